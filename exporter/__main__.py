@@ -1,0 +1,47 @@
+"""Entry point: `kvm-exporter` / `python -m exporter`."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+
+from aiohttp import web
+
+import exporter.collectors  # noqa: F401 - registers the collectors
+from exporter import __version__
+from exporter.cli import parse_settings
+from exporter.http import create_app
+from exporter.logs import setup_logging
+
+log = logging.getLogger("exporter")
+
+
+def split_listen_address(address: str) -> tuple[str | None, int]:
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]")
+    return (host or None), int(port)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    settings = parse_settings(sys.argv[1:] if argv is None else argv)
+    setup_logging(settings.log_level, settings.log_format)
+    host, port = split_listen_address(settings.listen_address)
+    tls = settings.web_config.tls
+    log.info(
+        "starting kvm-exporter",
+        extra={"version": __version__, "address": settings.listen_address,
+               "collectors": ",".join(sorted(settings.collectors)), "tls": tls is not None},
+    )
+    web.run_app(
+        create_app(settings),
+        host=host,
+        port=port,
+        ssl_context=tls.ssl_context() if tls else None,
+        print=None,
+        access_log=None,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""Command-line flags in the style of the Go exporters; every bad value exits 2 with one line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from exporter import __version__
+from exporter.collector import COLLECTORS
+from exporter.durations import parse_duration
+from exporter.settings import DEFAULT_LISTEN_ADDRESS, Settings
+from exporter.webconfig import WebConfig, WebConfigError, load_web_config
+
+PROG = "kvm-exporter"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{PROG}: error: {message}\n")
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, not {text!r}")
+    return value
+
+
+def _listen_address(text: str) -> str:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not host:port (e.g. :9978, 127.0.0.1:9978)")
+    if host.startswith("[") != host.endswith("]"):
+        raise argparse.ArgumentTypeError(f"{text!r} has an unbalanced IPv6 bracket")
+    return text
+
+
+def _telemetry_path(text: str) -> str:
+    if not text.startswith("/") or text == "/" or text.startswith("/-/"):
+        raise argparse.ArgumentTypeError(f"{text!r} must start with / and not be / or /-/...")
+    return text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="Prometheus exporter for KVM/libvirt hypervisors.")
+    add = parser.add_argument
+    add("--web.listen-address", dest="listen_address", type=_listen_address,
+        default=DEFAULT_LISTEN_ADDRESS, help="Address to listen on (default %(default)s).")
+    add("--web.telemetry-path", dest="telemetry_path", type=_telemetry_path,
+        default="/metrics", help="Path under which to expose metrics (default %(default)s).")
+    add("--web.config.file", dest="web_config_file", default="",
+        help="Path to an exporter-toolkit web config (TLS, basic auth).")
+    add("--libvirt.uri", dest="libvirt_uri", default="qemu:///system",
+        help="libvirt connection URI, opened read-only (default %(default)s).")
+    add("--libvirt.parallel-calls", dest="libvirt_parallel_calls", type=_positive_int,
+        default=2, help="Bulk stats calls issued in parallel, each on a share of the domains "
+        "(default %(default)s).")
+    add("--collector.timeout", dest="collector_timeout", type=_duration, default="8s",
+        help="Time a collector may take per scrape before it counts as failed (default 8s).")
+    add("--log.level", dest="log_level", default="info",
+        choices=["debug", "info", "warn", "error"], help="Log level (default %(default)s).")
+    add("--log.format", dest="log_format", default="logfmt", choices=["logfmt", "json"],
+        help="Log format (default %(default)s).")
+    add("--version", action="version", version=f"{PROG} {__version__}")
+    for spec in sorted(COLLECTORS.values(), key=lambda s: s.name):
+        state = "enabled" if spec.default_enabled else "disabled"
+        add(f"--collector.{spec.name}", dest=f"collector_{spec.name}",
+            action=argparse.BooleanOptionalAction, default=spec.default_enabled,
+            help=f"{spec.description} ({state} by default)")
+    return parser
+
+
+def parse_settings(argv: Sequence[str] | None = None) -> Settings:
+    """Parse flags and the web config file; exit 2 with one line naming any problem."""
+    args = build_parser().parse_args(argv)
+    web_config = WebConfig()
+    if args.web_config_file:
+        try:
+            web_config = load_web_config(args.web_config_file)
+        except WebConfigError as exc:
+            sys.stderr.write(f"{PROG}: error: {exc}\n")
+            raise SystemExit(2) from exc
+    enabled = frozenset(name for name in COLLECTORS if getattr(args, f"collector_{name}"))
+    return Settings(
+        listen_address=args.listen_address,
+        telemetry_path=args.telemetry_path,
+        web_config=web_config,
+        libvirt_uri=args.libvirt_uri,
+        libvirt_parallel_calls=args.libvirt_parallel_calls,
+        collector_timeout=args.collector_timeout,
+        collectors=enabled,
+        log_level=args.log_level,
+        log_format=args.log_format,
+    )

@@ -1,0 +1,154 @@
+"""The collector framework: registration, timeouts, failure isolation and single flight.
+
+A collector's whole interface is `async collect() -> list[Family]`. Timing, error capture
+and the `kvm_scrape_collector_*` series live here, once, not in each collector.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+
+from exporter.metrics import Family, gauge
+
+if TYPE_CHECKING:
+    from exporter.settings import Settings
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class Collector(Protocol):
+    name: str
+
+    async def collect(self) -> list[Family]: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class CollectorSpec:
+    name: str
+    default_enabled: bool
+    description: str
+    factory: Callable[[Settings], Collector]
+
+
+COLLECTORS: dict[str, CollectorSpec] = {}
+
+
+def register(
+    name: str, *, default_enabled: bool, description: str
+) -> Callable[[Callable[[Settings], Collector]], Callable[[Settings], Collector]]:
+    """Register a collector factory; the CLI derives `--[no-]collector.<name>` from this table."""
+
+    def wrap(factory: Callable[[Settings], Collector]) -> Callable[[Settings], Collector]:
+        if name in COLLECTORS:
+            raise ValueError(f"collector {name!r} registered twice")
+        COLLECTORS[name] = CollectorSpec(name, default_enabled, description, factory)
+        return factory
+
+    return wrap
+
+
+@dataclass
+class Outcome:
+    name: str
+    success: bool
+    duration: float
+    families: list[Family]
+    error: str = ""
+    finished_at: float = field(default_factory=time.time)
+
+
+async def run_collector(collector: Collector, timeout: float) -> Outcome:
+    """Run one collector under its timeout; any failure costs only this collector."""
+    start = time.perf_counter()
+    try:
+        async with asyncio.timeout(timeout):
+            families = await collector.collect()
+    except TimeoutError:
+        error = f"timed out after {timeout:g}s"
+        families, success = [], False
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        families, success = [], False
+    else:
+        error, success = "", True
+    duration = time.perf_counter() - start
+    if not success:
+        log.warning("collector failed", extra={"collector": collector.name, "err": error})
+    return Outcome(collector.name, success, duration, families, error)
+
+
+def outcome_families(outcomes: list[Outcome]) -> list[Family]:
+    success = gauge(
+        "scrape_collector_success",
+        "Whether the collector succeeded (1) or failed or timed out (0) in this scrape.",
+        ["collector"],
+    )
+    duration = gauge(
+        "scrape_collector_duration_seconds",
+        "How long the collector took in this scrape, in seconds.",
+        ["collector"],
+    )
+    for outcome in outcomes:
+        success.add((outcome.name,), 1 if outcome.success else 0)
+        duration.add((outcome.name,), outcome.duration)
+    return [success, duration]
+
+
+class SingleFlight(Generic[T]):
+    """At most one run of an async job at a time.
+
+    A caller that times out leaves the job running; the next caller first waits for that
+    job (within its own deadline) and then starts a fresh one, so a hung source never
+    piles up work and every caller still gets data fetched after it arrived.
+    """
+
+    def __init__(self, job: Callable[[], Awaitable[T]]) -> None:
+        self._job = job
+        self._task: asyncio.Task[T] | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def run(self) -> T:
+        if self._task is not None and not self._task.done():
+            # Wait for the stale run; errors of that run are not ours to report.
+            await asyncio.wait([self._task])
+        self._task = asyncio.ensure_future(self._job())
+        return await asyncio.shield(self._task)
+
+    async def wait_idle(self) -> None:
+        if self._task is not None and not self._task.done():
+            await asyncio.wait([self._task])
+
+
+class SharedCollection:
+    """Concurrent scrapes share one in-flight collection; sequential ones never see a copy."""
+
+    def __init__(self, collectors: list[Collector], timeout: float) -> None:
+        self.collectors = collectors
+        self.timeout = timeout
+        self.last: dict[str, Outcome] = {}
+        self._inflight: asyncio.Task[list[Outcome]] | None = None
+
+    async def collect(self) -> list[Outcome]:
+        if self._inflight is None or self._inflight.done():
+            self._inflight = asyncio.ensure_future(self._collect_all())
+        return await asyncio.shield(self._inflight)
+
+    async def _collect_all(self) -> list[Outcome]:
+        outcomes = await asyncio.gather(
+            *(run_collector(collector, self.timeout) for collector in self.collectors)
+        )
+        for outcome in outcomes:
+            self.last[outcome.name] = outcome
+        return list(outcomes)

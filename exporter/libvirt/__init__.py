@@ -1,0 +1,1 @@
+"""libvirt access: connection, bulk stats fetching and pure parsers of what libvirt returns."""

@@ -1,0 +1,138 @@
+"""One persistent read-only libvirt connection, reopened after libvirtd goes away.
+
+libvirt's default event loop runs on a dedicated daemon thread: it drives keepalive (so a
+dead or frozen daemon closes the connection instead of hanging calls forever) and delivers
+domain events, which tell the XML cache which domains to re-read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import libvirt
+
+log = logging.getLogger(__name__)
+
+_event_loop_lock = threading.Lock()
+_event_loop_started = False
+
+KEEPALIVE_INTERVAL = 5
+KEEPALIVE_COUNT = 3
+
+CONNECTION_ERRORS = frozenset(
+    {
+        libvirt.VIR_ERR_SYSTEM_ERROR,
+        libvirt.VIR_ERR_RPC,
+        libvirt.VIR_ERR_NO_CONNECT,
+        libvirt.VIR_ERR_INVALID_CONN,
+        libvirt.VIR_ERR_INTERNAL_ERROR,
+        libvirt.VIR_ERR_AUTH_FAILED,
+        libvirt.VIR_ERR_OPERATION_FAILED,
+    }
+)
+
+DOMAIN_EVENTS = (
+    libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+    libvirt.VIR_DOMAIN_EVENT_ID_DEVICE_ADDED,
+    libvirt.VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED,
+    libvirt.VIR_DOMAIN_EVENT_ID_METADATA_CHANGE,
+)
+
+
+def _ignore_libvirt_error(_ctx: object, _err: object) -> None:
+    """libvirt prints every error to stderr by default; we report errors ourselves."""
+
+
+def ensure_event_loop() -> None:
+    """Register libvirt's default event implementation once per process and run it."""
+    global _event_loop_started
+    with _event_loop_lock:
+        if _event_loop_started:
+            return
+        libvirt.registerErrorHandler(_ignore_libvirt_error, None)
+        libvirt.virEventRegisterDefaultImpl()
+        thread = threading.Thread(target=_run_event_loop, name="libvirt-events", daemon=True)
+        thread.start()
+        _event_loop_started = True
+
+
+def _run_event_loop() -> None:
+    while True:
+        try:
+            libvirt.virEventRunDefaultImpl()
+        except libvirt.libvirtError:
+            log.exception("libvirt event loop iteration failed")
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    return isinstance(exc, libvirt.libvirtError) and exc.get_error_code() in CONNECTION_ERRORS
+
+
+def is_missing_domain(exc: BaseException) -> bool:
+    return isinstance(exc, libvirt.libvirtError) and exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN
+
+
+class Connection:
+    """Holds the connection; every method runs in a worker thread, never on the event loop."""
+
+    def __init__(self, uri: str, on_domain_event: Callable[[str], None]) -> None:
+        self.uri = uri
+        self._on_domain_event = on_domain_event
+        self._conn: Any = None
+        self._lock = threading.Lock()
+        self.generation = 0
+
+    def get(self) -> Any:
+        """Return a live connection, opening a new one if there is none or it died."""
+        with self._lock:
+            conn = self._conn
+            if conn is not None:
+                try:
+                    if conn.isAlive():
+                        return conn
+                except libvirt.libvirtError:
+                    pass
+                self._drop_locked()
+            ensure_event_loop()
+            conn = libvirt.openReadOnly(self.uri)
+            self._configure(conn)
+            self._conn = conn
+            self.generation += 1
+            log.info("connected to libvirt", extra={"uri": self.uri})
+            return conn
+
+    def _configure(self, conn: Any) -> None:
+        # Local drivers (test:///) have neither keepalive nor close callbacks.
+        with contextlib.suppress(libvirt.libvirtError):
+            conn.setKeepAlive(KEEPALIVE_INTERVAL, KEEPALIVE_COUNT)
+        with contextlib.suppress(libvirt.libvirtError):
+            conn.registerCloseCallback(self._closed, None)
+        for event in DOMAIN_EVENTS:
+            try:
+                conn.domainEventRegisterAny(None, event, self._domain_event, None)
+            except libvirt.libvirtError:
+                log.debug("domain event not supported", extra={"event": event})
+
+    def _domain_event(self, _conn: Any, dom: Any, *_args: Any) -> None:
+        self._on_domain_event(dom.UUIDString())
+
+    def _closed(self, conn: Any, reason: int, _opaque: Any) -> None:
+        log.warning("libvirt connection closed", extra={"uri": self.uri, "reason": reason})
+        with self._lock:
+            if self._conn is conn:
+                self._conn = None
+
+    def drop(self) -> None:
+        with self._lock:
+            self._drop_locked()
+
+    def _drop_locked(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        with contextlib.suppress(libvirt.libvirtError):
+            conn.close()

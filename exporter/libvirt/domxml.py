@@ -1,0 +1,145 @@
+"""Pure parser of libvirt domain XML into the descriptive data of the info metrics."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+
+NOVA_NAMESPACES = (
+    "http://openstack.org/xmlns/libvirt/nova/1.1",
+    "http://openstack.org/xmlns/libvirt/nova/1.0",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DiskInfo:
+    target: str
+    device: str = ""
+    bus: str = ""
+    source_type: str = ""
+    source: str = ""
+    protocol: str = ""
+    driver_type: str = ""
+    cache: str = ""
+    serial: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class InterfaceInfo:
+    target: str
+    mac: str = ""
+    type: str = ""
+    source_bridge: str = ""
+    source_network: str = ""
+    model: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class NovaInfo:
+    name: str = ""
+    flavor: str = ""
+    project_name: str = ""
+    project_uuid: str = ""
+    user_name: str = ""
+    user_uuid: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DomainXMLInfo:
+    os_type: str = ""
+    arch: str = ""
+    machine: str = ""
+    nova: NovaInfo | None = None
+    disks: tuple[DiskInfo, ...] = field(default_factory=tuple)
+    interfaces: tuple[InterfaceInfo, ...] = field(default_factory=tuple)
+
+    @property
+    def disk_targets(self) -> frozenset[str]:
+        return frozenset(d.target for d in self.disks)
+
+    @property
+    def interface_targets(self) -> frozenset[str]:
+        return frozenset(i.target for i in self.interfaces if i.target)
+
+
+def parse_domain_xml(text: str) -> DomainXMLInfo:
+    """Parse `virDomainGetXMLDesc` output; raise ValueError if it is not domain XML."""
+    try:
+        root = ET.fromstring(text)
+    except ET.ParseError as exc:
+        raise ValueError(f"domain XML does not parse: {exc}") from exc
+    if root.tag != "domain":
+        raise ValueError(f"expected a <domain> document, got <{root.tag}>")
+    os_type = root.find("os/type")
+    return DomainXMLInfo(
+        os_type=(os_type.text or "").strip() if os_type is not None else "",
+        arch=os_type.get("arch", "") if os_type is not None else "",
+        machine=os_type.get("machine", "") if os_type is not None else "",
+        nova=_parse_nova(root),
+        disks=tuple(_parse_disk(d) for d in root.iterfind("devices/disk")),
+        interfaces=tuple(_parse_interface(i) for i in root.iterfind("devices/interface")),
+    )
+
+
+def _attr(element: ET.Element | None, name: str) -> str:
+    return element.get(name, "") if element is not None else ""
+
+
+def _parse_disk(disk: ET.Element) -> DiskInfo:
+    source = disk.find("source")
+    source_type = disk.get("type", "")
+    protocol = _attr(source, "protocol")
+    if source_type == "network":
+        location = _attr(source, "name")
+    elif source_type == "volume":
+        location = f"{_attr(source, 'pool')}/{_attr(source, 'volume')}"
+    else:
+        location = _attr(source, "file") or _attr(source, "dev") or _attr(source, "dir")
+    driver = disk.find("driver")
+    serial = disk.find("serial")
+    return DiskInfo(
+        target=_attr(disk.find("target"), "dev"),
+        device=disk.get("device", "disk"),
+        bus=_attr(disk.find("target"), "bus"),
+        source_type=source_type,
+        source=location,
+        protocol=protocol,
+        driver_type=_attr(driver, "type"),
+        cache=_attr(driver, "cache"),
+        serial=(serial.text or "").strip() if serial is not None else "",
+    )
+
+
+def _parse_interface(interface: ET.Element) -> InterfaceInfo:
+    source = interface.find("source")
+    return InterfaceInfo(
+        target=_attr(interface.find("target"), "dev"),
+        mac=_attr(interface.find("mac"), "address"),
+        type=interface.get("type", ""),
+        source_bridge=_attr(source, "bridge"),
+        source_network=_attr(source, "network"),
+        model=_attr(interface.find("model"), "type"),
+    )
+
+
+def _parse_nova(root: ET.Element) -> NovaInfo | None:
+    for namespace in NOVA_NAMESPACES:
+        instance = root.find(f"metadata/{{{namespace}}}instance")
+        if instance is None:
+            continue
+
+        def text(path: str, ns: str = namespace, node: ET.Element = instance) -> str:
+            found = node.find(path.replace("nova:", f"{{{ns}}}"))
+            return (found.text or "").strip() if found is not None else ""
+
+        user = instance.find(f"{{{namespace}}}owner/{{{namespace}}}user")
+        project = instance.find(f"{{{namespace}}}owner/{{{namespace}}}project")
+        return NovaInfo(
+            name=text("nova:name"),
+            flavor=_attr(instance.find(f"{{{namespace}}}flavor"), "name"),
+            project_name=(project.text or "").strip() if project is not None else "",
+            project_uuid=_attr(project, "uuid"),
+            user_name=(user.text or "").strip() if user is not None else "",
+            user_uuid=_attr(user, "uuid"),
+        )
+    return None

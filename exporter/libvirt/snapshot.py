@@ -1,0 +1,49 @@
+"""Plain data fetched from libvirt in one collection; everything downstream is pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from exporter.libvirt.domxml import DomainXMLInfo
+
+
+@dataclass(slots=True)
+class DomainRecord:
+    name: str
+    uuid: str
+    stats: dict[str, Any]
+    autostart: bool = False
+    persistent: bool = True
+    xml: DomainXMLInfo | None = None
+    job: dict[str, Any] | None = None
+    disk_errors: dict[str, int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HostInfo:
+    model: str
+    cpus: int
+    mhz: int
+    numa_nodes: int
+    sockets: int
+    cores: int
+    threads: int
+    memory_bytes: int
+    free_memory_bytes: int | None
+    libvirt_version: str
+    hypervisor: str
+    hypervisor_version: str
+
+
+@dataclass(slots=True)
+class LibvirtSnapshot:
+    up: bool
+    host: HostInfo | None = None
+    domains: list[DomainRecord] = field(default_factory=list)
+    error: str = ""
+
+
+def version_string(packed: int) -> str:
+    """libvirt packs versions as major * 1,000,000 + minor * 1,000 + release."""
+    return f"{packed // 1_000_000}.{packed // 1000 % 1000}.{packed % 1000}"

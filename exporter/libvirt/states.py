@@ -1,0 +1,54 @@
+"""Names for libvirt's domain state, state reason, job and disk error codes (libvirt-domain.h)."""
+
+from __future__ import annotations
+
+STATES = ("nostate", "running", "blocked", "paused", "shutdown", "shutoff", "crashed",
+          "pmsuspended")
+
+REASONS: dict[int, tuple[str, ...]] = {
+    0: ("unknown",),
+    1: ("unknown", "booted", "migrated", "restored", "from_snapshot", "unpaused",
+        "migration_canceled", "save_canceled", "wakeup", "crashed", "postcopy",
+        "postcopy_failed"),
+    2: ("unknown",),
+    3: ("unknown", "user", "migration", "save", "dump", "ioerror", "watchdog", "from_snapshot",
+        "shutting_down", "snapshot", "crashed", "starting_up", "postcopy", "postcopy_failed",
+        "api_error"),
+    4: ("unknown", "user"),
+    5: ("unknown", "shutdown", "destroyed", "crashed", "migrated", "saved", "failed",
+        "from_snapshot", "daemon"),
+    6: ("unknown", "panicked"),
+    7: ("unknown",),
+}
+
+JOB_TYPES = ("none", "bounded", "unbounded", "completed", "failed", "cancelled")
+JOB_OPERATIONS = ("unknown", "start", "save", "restore", "migration_in", "migration_out",
+                  "snapshot", "snapshot_revert", "dump", "backup", "snapshot_delete")
+DISK_ERRORS = ("none", "unspec", "no_space")
+
+ACTIVE_STATES = frozenset({1, 2, 3, 4, 7})
+PAUSED = 3
+
+
+def _name(table: tuple[str, ...], code: int) -> str:
+    return table[code] if 0 <= code < len(table) else f"code_{code}"
+
+
+def state_name(code: int) -> str:
+    return _name(STATES, code)
+
+
+def reason_name(state: int, reason: int) -> str:
+    return _name(REASONS.get(state, ("unknown",)), reason)
+
+
+def job_type_name(code: int) -> str:
+    return _name(JOB_TYPES, code)
+
+
+def job_operation_name(code: int) -> str:
+    return _name(JOB_OPERATIONS, code)
+
+
+def disk_error_name(code: int) -> str:
+    return _name(DISK_ERRORS, code)

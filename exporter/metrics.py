@@ -1,0 +1,109 @@
+"""Metric families and their exposition in the Prometheus text and OpenMetrics formats.
+
+client_python's `Metric`/`Sample` objects and `generate_latest` cost a few microseconds per
+sample, which at a thousand domains (~100k samples) is most of the scrape budget. A family
+here is a name, a help sentence, a type, its label names and a list of (label values, value)
+rows; rendering escapes each distinct label value once and writes lines with plain string
+joins. The output is checked by `promtool check metrics` in the tests.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+PREFIX = "kvm_"
+
+Kind = Literal["gauge", "counter"]
+
+TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+
+
+@dataclass(slots=True)
+class Family:
+    """One metric family. Counter names are given without `_total`; it is added on output."""
+
+    name: str
+    doc: str
+    kind: Kind
+    labelnames: tuple[str, ...] = ()
+    rows: list[tuple[Sequence[str], float]] = field(default_factory=list)
+
+    def add(self, labelvalues: Sequence[str], value: float) -> None:
+        self.rows.append((labelvalues, value))
+
+
+def gauge(name: str, doc: str, labelnames: Sequence[str] = ()) -> Family:
+    return Family(PREFIX + name, doc, "gauge", tuple(labelnames))
+
+
+def counter(name: str, doc: str, labelnames: Sequence[str] = ()) -> Family:
+    return Family(PREFIX + name, doc, "counter", tuple(labelnames))
+
+
+def single(family: Family, value: float, *labelvalues: str) -> Family:
+    family.add(labelvalues, value)
+    return family
+
+
+def escape_label_value(value: str) -> str:
+    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+
+
+def _escape_help(doc: str) -> str:
+    return doc.replace("\\", r"\\").replace("\n", r"\n")
+
+
+def format_value(value: float) -> str:
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
+        return str(int(value))
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return repr(float(value))
+
+
+def render(families: Iterable[Family], openmetrics: bool = False) -> str:
+    """Render families; families with the same name are merged (first help/type wins)."""
+    merged: dict[str, Family] = {}
+    for family in families:
+        existing = merged.get(family.name)
+        if existing is None:
+            merged[family.name] = Family(
+                family.name, family.doc, family.kind, family.labelnames, list(family.rows)
+            )
+        else:
+            existing.rows.extend(family.rows)
+    escaped: dict[str, str] = {}
+    out: list[str] = []
+    for family in merged.values():
+        _render_family(family, openmetrics, escaped, out)
+    if openmetrics:
+        out.append("# EOF\n")
+    return "".join(out)
+
+
+def _render_family(
+    family: Family, openmetrics: bool, escaped: dict[str, str], out: list[str]
+) -> None:
+    is_counter = family.kind == "counter"
+    sample_name = family.name + "_total" if is_counter else family.name
+    header_name = family.name if (openmetrics or not is_counter) else sample_name
+    out.append(f"# HELP {header_name} {_escape_help(family.doc)}\n")
+    out.append(f"# TYPE {header_name} {family.kind}\n")
+    names = family.labelnames
+    for labelvalues, value in family.rows:
+        if names:
+            parts = []
+            for name, raw in zip(names, labelvalues, strict=True):
+                esc = escaped.get(raw)
+                if esc is None:
+                    esc = escaped[raw] = escape_label_value(raw)
+                parts.append(f'{name}="{esc}"')
+            out.append(f"{sample_name}{{{','.join(parts)}}} {format_value(value)}\n")
+        else:
+            out.append(f"{sample_name} {format_value(value)}\n")

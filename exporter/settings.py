@@ -1,0 +1,23 @@
+"""The validated configuration the application is built from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from exporter.webconfig import WebConfig
+
+DEFAULT_PORT = 9978
+DEFAULT_LISTEN_ADDRESS = f":{DEFAULT_PORT}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    listen_address: str = DEFAULT_LISTEN_ADDRESS
+    telemetry_path: str = "/metrics"
+    web_config: WebConfig = field(default_factory=WebConfig)
+    libvirt_uri: str = "qemu:///system"
+    libvirt_parallel_calls: int = 2
+    collector_timeout: float = 8.0
+    collectors: frozenset[str] = frozenset()
+    log_level: str = "info"
+    log_format: str = "logfmt"
