@@ -14,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 import libvirt
 
@@ -36,6 +37,8 @@ STATS_GROUPS = (
 )
 NOWAIT = getattr(libvirt, "VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT", 0)
 XML_MAX_AGE = 300.0
+
+T = TypeVar("T")
 
 
 class XMLCache:
@@ -73,6 +76,16 @@ def _targets_match(info: DomainXMLInfo, stats: dict[str, Any]) -> bool:
     disks = {v for k, v in stats.items() if k.startswith("block.") and k.endswith(".name")}
     nics = {v for k, v in stats.items() if k.startswith("net.") and k.endswith(".name")}
     return disks <= info.disk_targets and nics <= info.interface_targets
+
+
+def optional_call(call: Callable[..., T], *args: Any) -> T | None:
+    """A call some drivers do not implement: None instead of failing the collection."""
+    try:
+        return call(*args)
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() in (libvirt.VIR_ERR_NO_SUPPORT, libvirt.VIR_ERR_OPERATION_INVALID):
+            return None
+        raise
 
 
 def _uuids(domains: list[Any]) -> set[str]:
@@ -129,12 +142,12 @@ class LibvirtSource:
         return conn, self._host_info(conn), domains, autostart, persistent
 
     def _host_info(self, conn: Any) -> HostInfo:
-        model, _mib, cpus, mhz, nodes, sockets, cores, threads = conn.getInfo()
-        memory = conn.getMemoryStats(libvirt.VIR_NODE_MEMORY_STATS_ALL_CELLS)
-        free = memory.get("free")
+        model, mib, cpus, mhz, nodes, sockets, cores, threads = conn.getInfo()
+        memory = optional_call(conn.getMemoryStats, libvirt.VIR_NODE_MEMORY_STATS_ALL_CELLS) or {}
+        total, free = memory.get("total"), memory.get("free")
         return HostInfo(
             model=model, cpus=cpus, mhz=mhz, numa_nodes=nodes, sockets=sockets, cores=cores,
-            threads=threads, memory_bytes=memory["total"] * 1024,
+            threads=threads, memory_bytes=total * 1024 if total else mib * 1024 * 1024,
             free_memory_bytes=free * 1024 if free is not None else None,
             libvirt_version=version_string(conn.getLibVersion()),
             hypervisor=conn.getType(), hypervisor_version=version_string(conn.getVersion()),
@@ -169,9 +182,9 @@ class LibvirtSource:
         if record.xml is None:
             record.xml = self._read_xml(dom, uuid, dom_id)
         if state in ACTIVE_STATES:
-            record.job = dom.jobStats()
+            record.job = optional_call(dom.jobStats)
         if state == PAUSED:
-            record.disk_errors = dom.diskErrors()
+            record.disk_errors = optional_call(dom.diskErrors)
         return record
 
     def _read_xml(self, dom: Any, uuid: str, dom_id: int) -> DomainXMLInfo | None:

@@ -1,0 +1,156 @@
+"""Pure parsers on real libvirt data: captured elsewhere and recorded from QEMU here."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from domstats_fixtures import (
+    LIBVIRT_FIXTURES,
+    parse_go_domain_stats,
+    parse_virsh_domstats,
+    recorded_domains,
+)
+from prometheus_client.parser import text_string_to_metric_families
+from promtool import check_metrics
+
+from exporter.libvirt.domxml import parse_domain_xml
+from exporter.libvirt.families import build_families
+from exporter.libvirt.snapshot import DomainRecord, HostInfo, LibvirtSnapshot
+from exporter.libvirt.states import reason_name, state_name
+from exporter.metrics import render
+
+HOST = HostInfo("x86_64", 32, 2400, 2, 2, 8, 2, 128 * 2**30, 64 * 2**30, "9.0.0", "QEMU", "7.2.0")
+
+
+def samples(snapshot: LibvirtSnapshot) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    text = render(build_families(snapshot))
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def value(found: dict, name: str, **labels: str) -> float:
+    return found[(name, frozenset(labels.items()))]
+
+
+def test_win11_virsh_capture() -> None:
+    stats = parse_virsh_domstats((LIBVIRT_FIXTURES / "glances-virsh-domstats-win11.txt").read_text())
+    found = samples(LibvirtSnapshot(True, HOST, [DomainRecord("win11", "u-1", stats["win11"])]))
+    d = {"domain": "win11"}
+    assert value(found, "kvm_domain_cpu_seconds_total", **d) == 1702.145606
+    assert value(found, "kvm_domain_cpu_user_seconds_total", **d) == 1329.954143
+    assert value(found, "kvm_domain_memory_maximum_bytes", **d) == 8388608 * 1024
+    assert value(found, "kvm_domain_memory_rss_bytes", **d) == 8439116 * 1024
+    assert value(found, "kvm_domain_vcpu_seconds_total", domain="win11", vcpu="0") == 955.26
+    assert value(found, "kvm_domain_vcpu_delay_seconds_total", domain="win11", vcpu="0") == 1.305744538
+    disk = {"domain": "win11", "target": "sda"}
+    assert value(found, "kvm_domain_block_read_bytes_total", **disk) == 18509028864
+    assert value(found, "kvm_domain_block_write_seconds_total", **disk) == 158.585666809
+    assert value(found, "kvm_domain_block_capacity_bytes", **disk) == 137438953472
+    nic = {"domain": "win11", "target": "vnet3"}
+    assert value(found, "kvm_domain_interface_receive_drops_total", **nic) == 7
+    assert value(found, "kvm_domain_interface_transmit_packets_total", **nic) == 35405
+    # KVM's own vcpu.N.*.sum statistics and dirtyrate are not exported as domain metrics.
+    assert not any("exits" in name for name, _ in found)
+    assert value(found, "kvm_domain_state_info", domain="win11", state="running", reason="booted") == 1
+
+
+def test_kubevirt_record() -> None:
+    record = json.loads((LIBVIRT_FIXTURES / "kubevirt-statsconv-domstats.json").read_text())[0]
+    stats = parse_go_domain_stats(record)
+    found = samples(LibvirtSnapshot(True, HOST, [DomainRecord("f28", "u-2", stats)]))
+    assert value(found, "kvm_domain_cpu_seconds_total", domain="f28") == 86.393420788
+    assert {labels for name, labels in found if name == "kvm_domain_vcpu_seconds_total"} == {
+        frozenset({("domain", "f28"), ("vcpu", str(i))}) for i in range(4)
+    }
+    disk = {"domain": "f28", "target": "vda"}
+    assert value(found, "kvm_domain_block_flush_requests_total", **disk) == 613
+    assert value(found, "kvm_domain_block_physical_bytes", **disk) == 41385254912
+    # ErrorsSet is false in the capture: no errors series must be made up.
+    assert ("kvm_domain_block_errors_total", frozenset(disk.items())) not in found
+    assert value(found, "kvm_domain_interface_receive_bytes_total", domain="f28", target="vnet0") == 29735062
+
+
+def test_recorded_qemu_domains() -> None:
+    domains = recorded_domains()
+    found = samples(LibvirtSnapshot(True, HOST, domains))
+    assert value(found, "kvm_domain_state_info", domain="kx-probe-3", state="paused", reason="user") == 1
+    assert value(found, "kvm_domain_state_info", domain="kx-off", state="shutoff", reason="unknown") == 1
+    assert value(found, "kvm_domain_autostart", domain="kx-off") == 1
+    assert value(found, "kvm_domain_persistent", domain="kx-io") == 0
+    io = {"domain": "kx-io", "target": "vda"}
+    assert value(found, "kvm_domain_block_read_requests_total", **io) > 0
+    assert value(found, "kvm_domain_block_write_requests_total", **io) > 0
+    assert value(found, "kvm_domain_block_info", **io, device="disk", bus="virtio", source_type="file",
+                 source="/tmp/kx/io.img", protocol="", driver_type="raw", cache="none",
+                 serial=next(d.xml.disks[0].serial for d in domains if d.name == "kx-io")) == 1
+    # Three active domains of 1 vCPU / 64 MiB each; the shut-off one counts only as defined.
+    assert value(found, "kvm_host_allocated_vcpus", scope="active") == 3
+    assert value(found, "kvm_host_allocated_vcpus", scope="defined") == 4
+    assert value(found, "kvm_host_allocated_memory_bytes", scope="active") == 3 * 64 * 2**20
+    assert value(found, "kvm_domains", state="paused") == 1
+    assert value(found, "kvm_domains", state="running") == 2
+
+
+def test_output_on_all_fixtures_passes_promtool() -> None:
+    domains = recorded_domains()
+    stats = parse_virsh_domstats((LIBVIRT_FIXTURES / "glances-virsh-domstats-win11.txt").read_text())
+    domains.append(DomainRecord("win11", "u-1", stats["win11"]))
+    assert check_metrics(render(build_families(LibvirtSnapshot(True, HOST, domains)))) == ""
+
+
+def test_libvirt_down_reports_only_up_zero() -> None:
+    assert render(build_families(LibvirtSnapshot(False, error="boom"))).splitlines()[-1] == "kvm_libvirt_up 0"
+
+
+def test_jobs_and_disk_errors() -> None:
+    record = DomainRecord("mig", "u-3", {"state.state": 3, "state.reason": 5},
+                          job={"type": 2, "operation": 5, "time_elapsed": 1500,
+                               "data_total": 100, "data_remaining": 40, "memory_dirty_rate": 12},
+                          disk_errors={"vda": 2, "vdb": 0})
+    found = samples(LibvirtSnapshot(True, HOST, [record]))
+    assert value(found, "kvm_domain_state_info", domain="mig", state="paused", reason="ioerror") == 1
+    assert value(found, "kvm_domain_job_info", domain="mig", type="unbounded", operation="migration_out") == 1
+    assert value(found, "kvm_domain_job_elapsed_seconds", domain="mig") == 1.5
+    assert value(found, "kvm_domain_job_data_remaining_bytes", domain="mig") == 40
+    assert value(found, "kvm_domain_disk_error", domain="mig", target="vda", error="no_space") == 1
+    assert not any(name == "kvm_domain_disk_error" and ("target", "vdb") in labels
+                   for name, labels in found)
+
+
+def test_domain_without_job_has_no_job_series() -> None:
+    record = DomainRecord("idle", "u-4", {"state.state": 1}, job={"type": 0})
+    assert not any(name.startswith("kvm_domain_job") for name, _ in
+                   samples(LibvirtSnapshot(True, HOST, [record])))
+
+
+@pytest.mark.parametrize(("state", "reason", "names"), [
+    (1, 1, ("running", "booted")), (3, 5, ("paused", "ioerror")), (3, 6, ("paused", "watchdog")),
+    (5, 3, ("shutoff", "crashed")), (6, 1, ("crashed", "panicked")), (3, 99, ("paused", "code_99")),
+    (42, 0, ("code_42", "unknown")),
+])
+def test_state_names(state: int, reason: int, names: tuple[str, str]) -> None:
+    assert (state_name(state), reason_name(state, reason)) == names
+
+
+def test_domain_xml_parser() -> None:
+    xml = (LIBVIRT_FIXTURES / "test-node.xml").read_text()
+    start = xml.index("<domain")
+    info = parse_domain_xml(xml[start:xml.index("</domain>") + len("</domain>")])
+    assert (info.os_type, info.arch, info.machine) == ("hvm", "x86_64", "pc")
+    assert info.nova is not None and info.nova.flavor == "m1.small"
+    assert info.nova.name == "web server\nsecond line" and info.nova.project_name == "shop"
+    vdb = info.disks[1]
+    assert (vdb.target, vdb.source_type, vdb.protocol, vdb.source) == (
+        "vdb", "network", "iscsi", "iqn.2026-11.test:store/1")
+    assert info.interfaces[0].source_bridge == "br-uplink"
+    assert info.disk_targets == {"vda", "vdb"}
+
+
+@pytest.mark.parametrize("text", ["", "<domain>", "<network/>"])
+def test_domain_xml_parser_rejects_garbage(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_domain_xml(text)
