@@ -23,6 +23,14 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+class CollectorError(Exception):
+    """A collector failed but still has something to say (e.g. `kvm_libvirt_up 0`)."""
+
+    def __init__(self, message: str, families: list[Family]) -> None:
+        super().__init__(message)
+        self.families = families
+
+
 class Collector(Protocol):
     name: str
 
@@ -75,6 +83,8 @@ async def run_collector(collector: Collector, timeout: float) -> Outcome:
     except TimeoutError:
         error = f"timed out after {timeout:g}s"
         families, success = [], False
+    except CollectorError as exc:
+        error, families, success = str(exc), exc.families, False
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
         families, success = [], False

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from exporter.collector import SingleFlight, register
+from exporter.collector import CollectorError, SingleFlight, register
 from exporter.libvirt.families import build_families
 from exporter.libvirt.snapshot import LibvirtSnapshot
 from exporter.libvirt.source import LibvirtSource
@@ -18,7 +18,11 @@ class LibvirtCollector:
         self._flight: SingleFlight[LibvirtSnapshot] = SingleFlight(source.fetch)
 
     async def collect(self) -> list[Family]:
-        return build_families(await self._flight.run())
+        snapshot = await self._flight.run()
+        families = build_families(snapshot)
+        if not snapshot.up:
+            raise CollectorError(f"libvirt unreachable: {snapshot.error}", families)
+        return families
 
     async def close(self) -> None:
         await self.source.close()

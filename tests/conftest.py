@@ -1,0 +1,97 @@
+"""Shared fixtures: real libvirtd domains, an isolated test bridge, the exporter app."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import libvirt
+import pytest
+from guests import HALT, boot_image, domain_xml
+
+QEMU_URI = "qemu:///system"
+NAME_PREFIX = "kvmxt-"
+
+
+@pytest.fixture(scope="session")
+def libvirtd_available() -> None:
+    try:
+        libvirt.open(QEMU_URI).close()
+    except libvirt.libvirtError as exc:
+        pytest.fail(f"libvirtd is not reachable at {QEMU_URI} ({exc}); start it as .ci/run does")
+
+
+@pytest.fixture(scope="session")
+def test_bridge() -> Iterator[str]:
+    """An isolated Linux bridge with no address and no uplink: VM traffic stays on it."""
+    name = "kvmxtbr0"
+    subprocess.run(["ip", "link", "del", name], capture_output=True)
+    subprocess.run(["ip", "link", "add", name, "type", "bridge"], check=True)
+    subprocess.run(["ip", "link", "set", name, "up"], check=True)
+    yield name
+    subprocess.run(["ip", "link", "del", name], capture_output=True)
+
+
+IMAGES = Path("/var/lib/libvirt/images")
+
+
+class Domains:
+    """Creates real QEMU domains for one test and removes every one of them afterwards."""
+
+    def __init__(self, images: Path) -> None:
+        self.conn = libvirt.open(QEMU_URI)
+        self.tmp_path = images
+        self.names: list[str] = []
+
+    def name(self, hint: str = "dom") -> str:
+        return f"{NAME_PREFIX}{hint}-{uuid.uuid4().hex[:6]}"
+
+    def create(
+        self,
+        hint: str = "dom",
+        *,
+        program: bytes = HALT,
+        persistent: bool = False,
+        start: bool = True,
+        autostart: bool = False,
+        name: str | None = None,
+        **xml_args: Any,
+    ) -> Any:
+        name = name or self.name(hint)
+        disk = boot_image(self.tmp_path / f"{uuid.uuid4().hex}.img", program)
+        xml = domain_xml(name, disk, **xml_args)
+        self.names.append(name)
+        if persistent:
+            dom = self.conn.defineXML(xml)
+            if autostart:
+                dom.setAutostart(1)
+            if start:
+                dom.create()
+            return dom
+        return self.conn.createXML(xml, 0)
+
+    def close(self) -> None:
+        for name in self.names:
+            with contextlib.suppress(libvirt.libvirtError):
+                dom = self.conn.lookupByName(name)
+                if dom.isActive():
+                    dom.destroy()
+                if dom.isPersistent():
+                    dom.undefine()
+        self.conn.close()
+
+
+@pytest.fixture
+def domains(libvirtd_available: None) -> Iterator[Domains]:
+    # QEMU runs as libvirt-qemu and cannot enter pytest's private tmp dirs.
+    images = IMAGES / f"kvm-exporter-tests-{uuid.uuid4().hex[:8]}"
+    images.mkdir(parents=True, mode=0o755)
+    created = Domains(images)
+    yield created
+    created.close()
+    shutil.rmtree(images, ignore_errors=True)
