@@ -62,7 +62,8 @@ async def test_real_domains_in_every_state(aiohttp_client: Any, domains: Domains
     [info] = series(samples, "kvm_domain_info", domain=run)
     assert info["uuid"] == running.UUIDString() and info["machine"].startswith("pc-i440fx")
     [disk] = series(samples, "kvm_domain_block_info", domain=run)
-    assert (disk["target"], disk["bus"], disk["driver_type"], disk["cache"]) == ("vda", "virtio", "raw", "none")
+    assert (disk["target"], disk["bus"], disk["driver_type"], disk["cache"]) == (
+        "vda", "virtio", "raw", "none")
     [nic] = series(samples, "kvm_domain_interface_info", domain=run)
     assert (nic["target"], nic["source_bridge"], nic["model"]) == ("kvmxtap0", test_bridge, "virtio")
     assert get(samples, "kvm_domain_interface_receive_bytes_total", domain=run, target="kvmxtap0") is not None
