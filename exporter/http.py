@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
+import exporter.collectors  # noqa: F401 - registers the collectors
 from exporter import __version__
 from exporter.collector import COLLECTORS, Collector, SharedCollection, outcome_families
 from exporter.metrics import (

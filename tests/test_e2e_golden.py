@@ -1,0 +1,76 @@
+"""End to end, node_exporter style: the real `kvm-exporter` process on fixed inputs, its
+whole /metrics diffed against tests/fixtures/e2e-output.prom.
+
+Regenerate after an intended change with:  KVM_EXPORTER_UPDATE_GOLDEN=1 pytest tests/test_e2e_golden.py
+and review the diff. Values that differ by run or machine (durations, the exporter's own
+process, version labels) are normalised before comparing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from domstats_fixtures import FIXTURES, LIBVIRT_FIXTURES
+from promtool import check_metrics
+
+GOLDEN = FIXTURES / "e2e-output.prom"
+VOLATILE_VALUES = re.compile(
+    r"^(kvm_scrape_collector_duration_seconds|kvm_exporter_process_\w+)(\{[^}]*\})? .*$", re.M)
+VERSION_LABELS = re.compile(r'((?:python_version|libvirt_version|version)=)"[^"]*"')
+
+
+def normalise(text: str) -> str:
+    text = VOLATILE_VALUES.sub(lambda m: f"{m.group(1)}{m.group(2) or ''} 0", text)
+    return VERSION_LABELS.sub(r'\1"X"', text)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def exporter_url() -> Iterator[str]:
+    port = free_port()
+    uri = f"test://{LIBVIRT_FIXTURES / 'test-node.xml'}"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "exporter", f"--web.listen-address=127.0.0.1:{port}",
+         f"--libvirt.uri={uri}", "--collector.libvirt", "--collector.process"],
+        stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/-/ready", timeout=1).close()
+                break
+            except OSError:
+                assert process.poll() is None, process.stderr.read() if process.stderr else ""
+                assert time.monotonic() < deadline, "exporter did not become ready"
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def test_metrics_match_golden_file(exporter_url: str) -> None:
+    with urllib.request.urlopen(f"{exporter_url}/metrics", timeout=30) as response:
+        text = normalise(response.read().decode())
+    if os.environ.get("KVM_EXPORTER_UPDATE_GOLDEN"):
+        GOLDEN.write_text(text)
+    assert text == GOLDEN.read_text(), "run with KVM_EXPORTER_UPDATE_GOLDEN=1 and review the diff"
+
+
+def test_golden_file_passes_promtool() -> None:
+    assert check_metrics(Path(GOLDEN).read_text()) == ""

@@ -1,0 +1,120 @@
+"""libvirtd frozen and restarted under a running exporter (the shared daemon: run serially)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import libvirt
+import psutil
+import pytest
+from conftest import QEMU_URI, Domains
+from scrape import get, parse_samples, series
+
+import exporter.collectors  # noqa: F401 - registers the collectors
+from exporter.http import create_app
+from exporter.settings import Settings
+
+pytestmark = [pytest.mark.libvirtd, pytest.mark.disruptive]
+
+TIMEOUT = 0.5
+
+
+def libvirtd_process() -> psutil.Process:
+    found = [p for p in psutil.process_iter(["name"]) if p.info["name"] == "libvirtd"]
+    assert len(found) == 1, f"expected one libvirtd, found {found}"
+    return found[0]
+
+
+def wait_for_libvirtd(seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            libvirt.open(QEMU_URI).close()
+            return
+        except libvirt.libvirtError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+@pytest.fixture
+def libvirtd(libvirtd_available: None) -> Iterator[psutil.Process]:
+    process = libvirtd_process()
+    yield process
+    if process.is_running() and process.status() == psutil.STATUS_STOPPED:
+        process.resume()
+
+
+def threads_inside_libvirt_calls() -> int:
+    """Worker threads whose stack is inside a libvirt-python call (the event loop excluded)."""
+    names = {t.ident: t.name for t in __import__("threading").enumerate()}
+    stuck = 0
+    for ident, frame in sys._current_frames().items():
+        if names.get(ident) == "libvirt-events":
+            continue
+        stack = frame
+        while stack is not None:
+            if stack.f_code.co_filename.endswith(os.sep + "libvirt.py"):
+                stuck += 1
+                break
+            stack = stack.f_back
+    return stuck
+
+
+async def test_frozen_libvirtd_costs_only_the_libvirt_collector(
+    aiohttp_client: Any, domains: Domains, libvirtd: psutil.Process
+) -> None:
+    dom = domains.create("frozen")
+    settings = Settings(libvirt_uri=QEMU_URI, collector_timeout=TIMEOUT,
+                        collectors=frozenset({"libvirt", "process"}))
+    client = await aiohttp_client(create_app(settings))
+    samples = parse_samples(await (await client.get("/metrics")).text())
+    assert get(samples, "kvm_scrape_collector_success", collector="libvirt") == 1
+    libvirtd.suspend()
+    try:
+        for _ in range(50):
+            started = time.monotonic()
+            samples = parse_samples(await (await client.get("/metrics")).text())
+            assert time.monotonic() - started <= TIMEOUT + 1
+            assert get(samples, "kvm_scrape_collector_success", collector="libvirt") == 0
+            assert get(samples, "kvm_scrape_collector_success", collector="process") == 1
+            assert not series(samples, "kvm_domain_info")
+        assert threads_inside_libvirt_calls() <= 1
+    finally:
+        libvirtd.resume()
+    await asyncio.sleep(0.2)
+    samples = parse_samples(await (await client.get("/metrics")).text())
+    assert get(samples, "kvm_scrape_collector_success", collector="libvirt") == 1
+    assert get(samples, "kvm_libvirt_up") == 1
+    assert get(samples, "kvm_domain_state_code", domain=dom.name()) == 1
+
+
+async def test_exporter_reconnects_after_libvirtd_restart(
+    aiohttp_client: Any, domains: Domains, libvirtd: psutil.Process
+) -> None:
+    dom = domains.create("restart")
+    settings = Settings(libvirt_uri=QEMU_URI, collector_timeout=5,
+                        collectors=frozenset({"libvirt", "process"}))
+    client = await aiohttp_client(create_app(settings))
+    samples = parse_samples(await (await client.get("/metrics")).text())
+    assert get(samples, "kvm_domain_state_code", domain=dom.name()) == 1
+    command = libvirtd.cmdline()
+    libvirtd.send_signal(signal.SIGTERM)
+    libvirtd.wait(30)
+    try:
+        samples = parse_samples(await (await client.get("/metrics")).text())
+        assert get(samples, "kvm_libvirt_up") == 0
+        assert get(samples, "kvm_scrape_collector_success", collector="libvirt") == 0
+    finally:
+        subprocess.run(command, check=True)
+        await asyncio.to_thread(wait_for_libvirtd)
+    samples = parse_samples(await (await client.get("/metrics")).text())
+    assert get(samples, "kvm_libvirt_up") == 1
+    assert get(samples, "kvm_domain_state_code", domain=dom.name()) == 1
