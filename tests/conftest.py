@@ -76,6 +76,10 @@ class Domains:
         return self.conn.createXML(xml, 0)
 
     def close(self) -> None:
+        with contextlib.suppress(libvirt.libvirtError):
+            self.conn.close()
+        # A fresh connection: the test may have restarted libvirtd under the old one.
+        self.conn = libvirt.open(QEMU_URI)
         for name in self.names:
             with contextlib.suppress(libvirt.libvirtError):
                 dom = self.conn.lookupByName(name)
