@@ -19,8 +19,9 @@ URI = "test:///default"
 
 def domain_xml(name: str, disk: str, uuid: str = "") -> str:
     uuid_element = f"<uuid>{uuid}</uuid>" if uuid else ""
-    return (f"<domain type='test'><name>{name}</name>{uuid_element}<memory unit='MiB'>128</memory><vcpu>1</vcpu>"
-            "<os><type arch='x86_64'>hvm</type></os><devices><disk type='file' device='disk'>"
+    return (f"<domain type='test'><name>{name}</name>{uuid_element}"
+            "<memory unit='MiB'>128</memory><vcpu>1</vcpu><os><type arch='x86_64'>hvm</type></os>"
+            "<devices><disk type='file' device='disk'>"
             f"<source file='/images/{disk}.img'/><target dev='{disk}' bus='virtio'/></disk>"
             "</devices></domain>")
 
