@@ -19,7 +19,8 @@ from exporter.libvirt.source import STATS_GROUPS
 def record(uri: str, names: list[str]) -> dict[str, object]:
     conn = libvirt.openReadOnly(uri)
     domains = [conn.lookupByName(n) for n in names] if names else conn.listAllDomains(0)
-    records = conn.domainListGetStats(domains, STATS_GROUPS, 0)
+    # cpu-total as well: the exporter merges the same keys in from virDomainGetCPUStats.
+    records = conn.domainListGetStats(domains, STATS_GROUPS | libvirt.VIR_DOMAIN_STATS_CPU_TOTAL, 0)
     return {
         "libvirt_version": conn.getLibVersion(),
         "hypervisor_version": conn.getVersion(),

@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--libvirt.uri", dest="libvirt_uri", default="qemu:///system",
         help="libvirt connection URI, opened read-only (default %(default)s).")
     add("--libvirt.parallel-calls", dest="libvirt_parallel_calls", type=_positive_int,
-        default=2, help="Bulk stats calls issued in parallel, each on a share of the domains "
+        default=4, help="Bulk stats calls issued in parallel, each on a share of the domains "
         "(default %(default)s).")
     add("--collector.timeout", dest="collector_timeout", type=_duration, default="8s",
         help="Time a collector may take per scrape before it counts as failed (default 8s).")

@@ -16,7 +16,7 @@ class Settings:
     telemetry_path: str = "/metrics"
     web_config: WebConfig = field(default_factory=WebConfig)
     libvirt_uri: str = "qemu:///system"
-    libvirt_parallel_calls: int = 2
+    libvirt_parallel_calls: int = 4
     collector_timeout: float = 8.0
     collectors: frozenset[str] = frozenset()
     log_level: str = "info"

@@ -1,0 +1,53 @@
+"""The README lists every flag and every metric the exporter can emit."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from domstats_fixtures import recorded_domains
+from test_libvirt_parsers import HOST
+
+from exporter.cli import build_parser
+from exporter.collector import Outcome, outcome_families
+from exporter.collectors.process import ProcessSample, process_families
+from exporter.http import build_info
+from exporter.libvirt.families import BLOCK_FIELDS, DOMAIN_FIELDS, build_families
+from exporter.libvirt.snapshot import DomainRecord, LibvirtSnapshot
+from exporter.metrics import render
+
+README = (Path(__file__).parent.parent / "README.md").read_text()
+
+
+def every_family_name() -> set[str]:
+    full = DomainRecord("all", "u", {key: 1 for key in DOMAIN_FIELDS} | {"state.state": 3}
+                        | {f"block.0.{k}": 1 for k in BLOCK_FIELDS} | {"block.0.name": "vda"},
+                        job={"type": 2, "operation": 5, **{k: 1 for k in (
+                            "time_elapsed", "time_remaining", "data_total", "data_processed",
+                            "data_remaining", "memory_total", "memory_processed",
+                            "memory_remaining", "memory_dirty_rate", "memory_iteration")}},
+                        disk_errors={"vda": 2})
+    domains = [*recorded_domains(), full]
+    families = build_families(LibvirtSnapshot(True, HOST, domains))
+    families += process_families(ProcessSample(1, 1, 1, 1, 1, 1, 1))
+    families += outcome_families([Outcome("x", True, 0.1, [])])
+    families.append(build_info())
+    text = render(families)
+    return set(re.findall(r"^# TYPE (\S+)", text, re.M))
+
+
+def test_every_metric_is_documented() -> None:
+    missing = sorted(name for name in every_family_name() if f"`{name}`" not in README)
+    assert not missing
+
+
+def test_every_flag_is_documented() -> None:
+    flags = {option for action in build_parser()._actions for option in action.option_strings
+             if option.startswith("--") and option not in ("--help",)}
+
+    def documented(flag: str) -> bool:
+        negatable = flag.removeprefix("--no-").removeprefix("--")
+        return f"`{flag}`" in README or f"`--[no-]{negatable}`" in README
+
+    missing = sorted(flag for flag in flags if not documented(flag))
+    assert not missing
