@@ -53,8 +53,13 @@ def test_win11_virsh_capture() -> None:
     nic = {"domain": "win11", "target": "vnet3"}
     assert value(found, "kvm_domain_interface_receive_drops_total", **nic) == 7
     assert value(found, "kvm_domain_interface_transmit_packets_total", **nic) == 35405
-    # KVM's own vcpu.N.*.sum statistics and dirtyrate are not exported as domain metrics.
-    assert not any("exits" in name for name, _ in found)
+    vcpu0 = {"domain": "win11", "vcpu": "0"}
+    assert value(found, "kvm_domain_vcpu_exits_total", **vcpu0) == 28094008
+    assert value(found, "kvm_domain_vcpu_exits_by_reason_total", **vcpu0, reason="mmio") == 6536664
+    assert value(found, "kvm_domain_vcpu_halt_poll_seconds_total", **vcpu0, result="fail") == 8.369146975
+    assert value(found, "kvm_domain_vcpu_preemptions_total", **vcpu0, kind="reported") == 25322
+    # KVM's gauges (`.cur`, e.g. guest_mode, blocking) and dirtyrate/vm groups are not exported.
+    assert not any("guest_mode" in name or "blocking" in name or "dirty" in name for name, _ in found)
     assert value(found, "kvm_domain_state_info", domain="win11", state="running", reason="booted") == 1
 
 

@@ -86,6 +86,46 @@ VCPU_FIELDS = {
     "delay": _c("domain_vcpu_delay_seconds", "Time the vCPU spent runnable waiting in the host run queue (steal as the guest sees it), in seconds.", NS),
 }
 
+# KVM's own per-vCPU statistics (QEMU query-stats, in the vcpu group since libvirt 8.x):
+# the classic kvm_stat signals of a VM that exits, halts or emulates too much.
+# Field -> (metric, label value of the family's extra label, or "" for none).
+KVM_VCPU_FAMILIES = {
+    "exits": (_c("domain_vcpu_exits", "VM exits of the vCPU, all reasons."), ""),
+    "exits_by_reason": (_c("domain_vcpu_exits_by_reason", "VM exits of the vCPU by reason (a subset of all exits)."), "reason"),
+    "halt_wait": (_c("domain_vcpu_halt_wait_seconds", "Time the vCPU spent halted waiting for an interrupt, in seconds.", NS), ""),
+    "halt_poll": (_c("domain_vcpu_halt_poll_seconds", "Time KVM spent polling a halted vCPU, by whether the poll found work, in seconds.", NS), "result"),
+    "halt_wakeups": (_c("domain_vcpu_halt_wakeups", "Wake-ups of the halted vCPU."), ""),
+    "page_faults": (_c("domain_vcpu_page_faults", "Page faults KVM handled for the vCPU."), ""),
+    "emulated": (_c("domain_vcpu_emulated_instructions", "Instructions KVM emulated for the vCPU."), ""),
+    "emulation_failures": (_c("domain_vcpu_emulation_failures", "Instructions KVM failed to emulate for the vCPU."), ""),
+    "hypercalls": (_c("domain_vcpu_hypercalls", "Hypercalls made by the vCPU."), ""),
+    "injections": (_c("domain_vcpu_interrupt_injections", "Interrupts injected into the vCPU, by kind."), "kind"),
+    "preemptions": (_c("domain_vcpu_preemptions", "Times the vCPU was preempted on the host, by whether the guest was told."), "kind"),
+}
+KVM_VCPU_FIELDS = {
+    "exits.sum": ("exits", ""),
+    "halt_exits.sum": ("exits_by_reason", "halt"),
+    "io_exits.sum": ("exits_by_reason", "io"),
+    "mmio_exits.sum": ("exits_by_reason", "mmio"),
+    "irq_exits.sum": ("exits_by_reason", "irq"),
+    "irq_window_exits.sum": ("exits_by_reason", "irq_window"),
+    "nmi_window_exits.sum": ("exits_by_reason", "nmi_window"),
+    "signal_exits.sum": ("exits_by_reason", "signal"),
+    "request_irq_exits.sum": ("exits_by_reason", "request_irq"),
+    "halt_wait_ns.sum": ("halt_wait", ""),
+    "halt_poll_success_ns.sum": ("halt_poll", "success"),
+    "halt_poll_fail_ns.sum": ("halt_poll", "fail"),
+    "halt_wakeup.sum": ("halt_wakeups", ""),
+    "pf_taken.sum": ("page_faults", ""),
+    "insn_emulation.sum": ("emulated", ""),
+    "insn_emulation_fail.sum": ("emulation_failures", ""),
+    "hypercalls.sum": ("hypercalls", ""),
+    "irq_injections.sum": ("injections", "irq"),
+    "nmi_injections.sum": ("injections", "nmi"),
+    "preemption_reported.sum": ("preemptions", "reported"),
+    "preemption_other.sum": ("preemptions", "other"),
+}
+
 BLOCK_FIELDS = {
     "rd.reqs": _c("domain_block_read_requests", "Read requests completed on the disk."),
     "rd.bytes": _c("domain_block_read_bytes", "Bytes read from the disk."),
@@ -195,6 +235,10 @@ class _DomainFamilies:
         self.persistent = gauge("domain_persistent", "Whether the domain is persistent (1) or transient (0).", D)
         self.scalars = {k: f.family(D) for k, f in DOMAIN_FIELDS.items()}
         self.vcpus = {k: f.family(("domain", "vcpu")) for k, f in VCPU_FIELDS.items()}
+        self.kvm_vcpus = {
+            key: field.family(("domain", "vcpu", label) if label else ("domain", "vcpu"))
+            for key, (field, label) in KVM_VCPU_FAMILIES.items()
+        }
         self.blocks = {k: f.family(DT) for k, f in BLOCK_FIELDS.items()}
         self.nics = {k: f.family(DT) for k, f in INTERFACE_FIELDS.items()}
         self.jobs = {k: f.family(D) for k, f in JOB_FIELDS.items()}
@@ -214,6 +258,7 @@ class _DomainFamilies:
                     self.persistent)
         yield from self.scalars.values()
         yield from self.vcpus.values()
+        yield from self.kvm_vcpus.values()
         yield from self.blocks.values()
         yield self.block_info
         yield from self.nics.values()
@@ -284,6 +329,7 @@ def _add_stats(acc: _DomainFamilies, name: str, stats: dict[str, Any]) -> None:
         elif group == "net":
             nics.setdefault(index, {})[sub] = value
     _add_indexed(acc.vcpus, VCPU_FIELDS, name, {i: i for i in vcpus}, vcpus)
+    _add_kvm_vcpu_stats(acc.kvm_vcpus, name, vcpus)
     _add_indexed(acc.blocks, BLOCK_FIELDS, name,
                  {i: str(b.get("name", i)) for i, b in blocks.items()}, blocks)
     _add_indexed(acc.nics, INTERFACE_FIELDS, name,
@@ -303,6 +349,20 @@ def _add_indexed(
             field = fields.get(sub)
             if field is not None and not isinstance(value, str):
                 families[sub].add(key, to_base(value, field.scale))
+
+
+def _add_kvm_vcpu_stats(
+    families: dict[str, Family], domain: str, vcpus: dict[str, dict[str, Any]]
+) -> None:
+    for index in sorted(vcpus, key=int):
+        for sub, value in vcpus[index].items():
+            target = KVM_VCPU_FIELDS.get(sub)
+            if target is None or isinstance(value, str):
+                continue
+            key, label_value = target
+            field = KVM_VCPU_FAMILIES[key][0]
+            labels = (domain, index, label_value) if label_value else (domain, index)
+            families[key].add(labels, to_base(value, field.scale))
 
 
 def _add_job(acc: _DomainFamilies, name: str, job: dict[str, Any]) -> None:
