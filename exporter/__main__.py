@@ -33,14 +33,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         extra={"version": __version__, "address": settings.listen_address,
                "collectors": ",".join(sorted(settings.collectors)), "tls": tls is not None},
     )
-    web.run_app(
-        create_app(settings),
-        host=host,
-        port=port,
-        ssl_context=tls.ssl_context() if tls else None,
-        print=None,
-        access_log=None,
-    )
+    try:
+        web.run_app(
+            create_app(settings),
+            host=host,
+            port=port,
+            ssl_context=tls.ssl_context() if tls else None,
+            print=None,
+            access_log=None,
+        )
+    except OSError as exc:
+        log.error("cannot listen", extra={"address": settings.listen_address, "err": str(exc)})
+        raise SystemExit(1) from exc
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -74,3 +75,13 @@ def test_version() -> None:
     result = run_cli("--version")
     assert result.returncode == 0
     assert result.stdout.startswith("kvm-exporter ")
+
+
+def test_address_in_use_exits_1_with_a_clear_log_line() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        result = run_cli(f"--web.listen-address=127.0.0.1:{port}", "--no-collector.libvirt")
+    assert result.returncode == 1
+    assert 'msg="cannot listen"' in result.stderr and "address already in use" in result.stderr
