@@ -121,10 +121,11 @@ class Connection:
         self._on_domain_event(dom.UUIDString())
 
     def _closed(self, conn: Any, reason: int, _opaque: Any) -> None:
+        # Runs on the event loop thread; never wait for _lock here, a worker may hold it
+        # while it opens a connection to a daemon that does not answer.
         log.warning("libvirt connection closed", extra={"uri": self.uri, "reason": reason})
-        with self._lock:
-            if self._conn is conn:
-                self._conn = None
+        if self._conn is conn:
+            self._conn = None
 
     def drop(self) -> None:
         with self._lock:
