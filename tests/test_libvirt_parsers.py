@@ -11,8 +11,8 @@ from domstats_fixtures import (
     parse_virsh_domstats,
     recorded_domains,
 )
-from prometheus_client.parser import text_string_to_metric_families
 from promtool import check_metrics
+from scrape import Samples, parse_samples
 
 from exporter.libvirt.domxml import parse_domain_xml
 from exporter.libvirt.families import build_families
@@ -23,16 +23,12 @@ from exporter.metrics import render
 HOST = HostInfo("x86_64", 32, 2400, 2, 2, 8, 2, 128 * 2**30, 64 * 2**30, "9.0.0", "QEMU", "7.2.0")
 
 
-def samples(snapshot: LibvirtSnapshot) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    text = render(build_families(snapshot))
-    return {
-        (s.name, frozenset(s.labels.items())): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
+def samples(snapshot: LibvirtSnapshot) -> Samples:
+    return parse_samples(render(build_families(snapshot)))
 
 
-def value(found: dict, name: str, **labels: str) -> float:
+def value(found: Samples, name: str, **labels: str) -> float:
+    """Like scrape.get, but a missing series fails with its name and labels."""
     return found[(name, frozenset(labels.items()))]
 
 
