@@ -62,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
         default="/metrics", help="Path under which to expose metrics (default %(default)s).")
     add("--web.config.file", dest="web_config_file", default="",
         help="Path to an exporter-toolkit web config (TLS, basic auth).")
+    add("--path.sysfs", dest="path_sysfs", default="/sys",
+        help="Mount point of the host's sysfs, e.g. /host/sys in a container (default %(default)s).")
     add("--libvirt.uri", dest="libvirt_uri", default="qemu:///system",
         help="libvirt connection URI, opened read-only (default %(default)s).")
     add("--libvirt.parallel-calls", dest="libvirt_parallel_calls", type=_positive_int,
@@ -98,6 +100,7 @@ def parse_settings(argv: Sequence[str] | None = None) -> Settings:
         telemetry_path=args.telemetry_path,
         web_config=web_config,
         libvirt_uri=args.libvirt_uri,
+        path_sysfs=args.path_sysfs,
         libvirt_parallel_calls=args.libvirt_parallel_calls,
         collector_timeout=args.collector_timeout,
         collectors=enabled,

@@ -16,6 +16,7 @@ class Settings:
     telemetry_path: str = "/metrics"
     web_config: WebConfig = field(default_factory=WebConfig)
     libvirt_uri: str = "qemu:///system"
+    path_sysfs: str = "/sys"
     libvirt_parallel_calls: int = 4
     collector_timeout: float = 8.0
     collectors: frozenset[str] = frozenset()

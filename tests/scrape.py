@@ -15,11 +15,11 @@ def parse_samples(text: str) -> Samples:
     }
 
 
-def get(samples: Samples, name: str, **labels: str) -> float | None:
+def get(samples: Samples, name: str, /, **labels: str) -> float | None:
     return samples.get((name, frozenset(labels.items())))
 
 
-def series(samples: Samples, name: str, **labels: str) -> list[dict[str, str]]:
+def series(samples: Samples, name: str, /, **labels: str) -> list[dict[str, str]]:
     """Label sets of every series of `name` whose labels include `labels`."""
     wanted = set(labels.items())
     return [dict(lbls) for n, lbls in samples if n == name and wanted <= lbls]

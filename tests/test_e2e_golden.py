@@ -47,7 +47,8 @@ def exporter_url() -> Iterator[str]:
     uri = f"test://{LIBVIRT_FIXTURES / 'test-node.xml'}"
     process = subprocess.Popen(
         [sys.executable, "-m", "exporter", f"--web.listen-address=127.0.0.1:{port}",
-         f"--libvirt.uri={uri}", "--collector.libvirt", "--collector.process"],
+         f"--libvirt.uri={uri}", f"--path.sysfs={FIXTURES / 'sysfs' / 'sys'}",
+         "--collector.libvirt", "--collector.process", "--collector.thermal", "--collector.edac"],
         stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -1,0 +1,1 @@
+"""Hardware sources read from sysfs-style trees: thermal, EDAC."""

@@ -1,0 +1,66 @@
+"""Reading sysfs-style trees (one value per file) under an injectable root.
+
+Optional files are normal: a missing file is None, not an error. A file that exists but
+cannot be read or parsed (EINVAL, EAGAIN, EIO, garbage) is None and is counted, so one
+broken sensor costs its own series and shows in `kvm_collector_read_errors_total`.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+from pathlib import Path
+
+_INTEGER = re.compile(r"-?[0-9]{1,40}")
+
+
+def parse_int(text: str) -> int:
+    """Parse a sysfs integer ('42\\n'); raise ValueError on anything else (Python's int()
+    would also take '1_000', '+7' or non-ASCII digits)."""
+    value = text.strip()
+    if not _INTEGER.fullmatch(value):
+        raise ValueError(f"not an integer: {text[:40]!r}")
+    return int(value)
+
+
+class SysfsReader:
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.errors = 0
+
+    def path(self, relative: str | Path) -> Path:
+        return self.root / relative
+
+    def read_str(self, path: Path) -> str | None:
+        try:
+            with open(path, "rb") as handle:
+                raw = handle.read(4096)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT, errno.ENODEV, errno.ENXIO):
+                return None  # vanished between listing and reading: optional
+            self.errors += 1
+            return None
+        try:
+            return raw.decode("utf-8").strip()
+        except UnicodeDecodeError:
+            self.errors += 1
+            return None
+
+    def read_int(self, path: Path) -> int | None:
+        text = self.read_str(path)
+        if text is None:
+            return None
+        try:
+            return parse_int(text)
+        except ValueError:
+            self.errors += 1
+            return None
+
+    def list_dir(self, path: Path) -> list[str]:
+        try:
+            return sorted(os.listdir(path))
+        except OSError:
+            return []
