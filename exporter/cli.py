@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -38,6 +39,14 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _regex(text: str) -> str:
+    try:
+        re.compile(text)
+    except re.error as exc:
+        raise argparse.ArgumentTypeError(f"not a regular expression: {text!r} ({exc})") from exc
+    return text
+
+
 def _listen_address(text: str) -> str:
     host, sep, port = text.rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
@@ -64,6 +73,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="Path to an exporter-toolkit web config (TLS, basic auth).")
     add("--path.sysfs", dest="path_sysfs", default="/sys",
         help="Mount point of the host's sysfs, e.g. /host/sys in a container (default %(default)s).")
+    add("--smartctl.path", dest="smartctl_path", default="smartctl",
+        help="smartctl to run (default %(default)s).")
+    add("--smartctl.interval", dest="smartctl_interval", type=_duration, default="60s",
+        help="How often smartctl reads every device, in the background (default 60s).")
+    add("--smartctl.timeout", dest="smartctl_timeout", type=_duration, default="30s",
+        help="Time one smartctl run may take before it is killed (default 30s).")
+    add("--smartctl.nocheck", dest="smartctl_nocheck", default="standby",
+        choices=["never", "sleep", "standby", "idle"],
+        help="Leave a device alone in this power mode or lower (smartctl --nocheck; default %(default)s).")
+    add("--smartctl.device", dest="smartctl_devices", action="append", default=[],
+        help="A device to read instead of discovering them, e.g. /dev/sda or '/dev/sda;sat' (repeatable).")
+    add("--smartctl.device-include", dest="smartctl_device_include", type=_regex, default="",
+        help="Only devices whose name matches this regular expression.")
+    add("--smartctl.device-exclude", dest="smartctl_device_exclude", type=_regex, default="",
+        help="Leave out devices whose name matches this regular expression.")
     add("--libvirt.uri", dest="libvirt_uri", default="qemu:///system",
         help="libvirt connection URI, opened read-only (default %(default)s).")
     add("--libvirt.parallel-calls", dest="libvirt_parallel_calls", type=_positive_int,
@@ -101,6 +125,13 @@ def parse_settings(argv: Sequence[str] | None = None) -> Settings:
         web_config=web_config,
         libvirt_uri=args.libvirt_uri,
         path_sysfs=args.path_sysfs,
+        smartctl_path=args.smartctl_path,
+        smartctl_interval=args.smartctl_interval,
+        smartctl_timeout=args.smartctl_timeout,
+        smartctl_nocheck=args.smartctl_nocheck,
+        smartctl_devices=tuple(args.smartctl_devices),
+        smartctl_device_include=args.smartctl_device_include,
+        smartctl_device_exclude=args.smartctl_device_exclude,
         libvirt_parallel_calls=args.libvirt_parallel_calls,
         collector_timeout=args.collector_timeout,
         collectors=enabled,

@@ -17,6 +17,13 @@ class Settings:
     web_config: WebConfig = field(default_factory=WebConfig)
     libvirt_uri: str = "qemu:///system"
     path_sysfs: str = "/sys"
+    smartctl_path: str = "smartctl"
+    smartctl_interval: float = 60.0
+    smartctl_timeout: float = 30.0
+    smartctl_nocheck: str = "standby"
+    smartctl_devices: tuple[str, ...] = ()
+    smartctl_device_include: str = ""
+    smartctl_device_exclude: str = ""
     libvirt_parallel_calls: int = 4
     collector_timeout: float = 8.0
     collectors: frozenset[str] = frozenset()

@@ -21,11 +21,13 @@ from pathlib import Path
 import pytest
 from domstats_fixtures import FIXTURES, LIBVIRT_FIXTURES
 from promtool import check_metrics
+from test_smart import FAKE, build_fake_smartctl
 
 GOLDEN = FIXTURES / "e2e-output.prom"
 # The test driver derives domain CPU times from the clock; they differ by run.
 VOLATILE_VALUES = re.compile(
-    r"^(kvm_scrape_collector_duration_seconds|kvm_exporter_process_\w+|kvm_domain_cpu_\w+)"
+    r"^(kvm_scrape_collector_duration_seconds|kvm_exporter_process_\w+|kvm_domain_cpu_\w+"
+    r"|kvm_smart_device_last_success_timestamp_seconds)"
     r"(\{[^}]*\})? .*$", re.M)
 VERSION_LABELS = re.compile(r'((?:python_version|libvirt_version|version)=)"[^"]*"')
 
@@ -42,14 +44,16 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def exporter_url() -> Iterator[str]:
+def exporter_url(tmp_path: Path) -> Iterator[str]:
     port = free_port()
+    fake = build_fake_smartctl(tmp_path, hang=False)
     uri = f"test://{LIBVIRT_FIXTURES / 'test-node.xml'}"
     process = subprocess.Popen(
         [sys.executable, "-m", "exporter", f"--web.listen-address=127.0.0.1:{port}",
          f"--libvirt.uri={uri}", f"--path.sysfs={FIXTURES / 'sysfs' / 'sys'}",
-         "--collector.libvirt", "--collector.process", "--collector.thermal", "--collector.edac"],
-        stderr=subprocess.PIPE, text=True)
+         f"--smartctl.path={FAKE}", "--collector.libvirt", "--collector.process",
+         "--collector.thermal", "--collector.edac", "--collector.smart"],
+        stderr=subprocess.PIPE, text=True, env={**os.environ, "FAKE_SMARTCTL_DIR": str(fake)})
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30

@@ -5,16 +5,22 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from domstats_fixtures import recorded_domains
+from domstats_fixtures import FIXTURES, recorded_domains
 from test_libvirt_parsers import HOST
 
 from exporter.cli import build_parser
 from exporter.collector import Outcome, outcome_families
+from exporter.collectors.edac import edac_families
 from exporter.collectors.process import ProcessSample, process_families
+from exporter.collectors.thermal import thermal_families
+from exporter.hardware.edac import read_edac
+from exporter.hardware.smart import DeviceResult, parse_json_object, smart_families
+from exporter.hardware.thermal import read_thermal
 from exporter.http import build_info
 from exporter.libvirt.families import BLOCK_FIELDS, DOMAIN_FIELDS, build_families
 from exporter.libvirt.snapshot import DomainRecord, LibvirtSnapshot
-from exporter.metrics import render
+from exporter.metrics import gauge, render
+from exporter.sysfs import SysfsReader
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
 
@@ -32,6 +38,15 @@ def every_family_name() -> set[str]:
     families += process_families(ProcessSample(1, 1, 1, 1, 1, 1, 1))
     families += outcome_families([Outcome("x", True, 0.1, [])])
     families.append(build_info())
+    sysfs = SysfsReader(FIXTURES / "sysfs" / "sys")
+    families += thermal_families(read_thermal(sysfs)) + edac_families(read_edac(sysfs))
+    captures = ("scrutiny/smart-fail2.json", "scrutiny/smart-nvme-failed.json", "scrutiny/smart-scsi.json")
+    reports = [parse_json_object((FIXTURES / "smartctl" / c).read_text()) for c in captures]
+    families += smart_families([
+        DeviceResult(f"/dev/x{i}", up=False, error="timeout", last_success=1.0, report=report)
+        for i, report in enumerate(reports)])
+    families.append(gauge("smart_discovery_up", "x"))
+    families[-1].add((), 1)
     text = render(families)
     return set(re.findall(r"^# TYPE (\S+)", text, re.M))
 

@@ -1,0 +1,188 @@
+"""SMART: parsers on every real capture, and the background poller end to end through a
+fake smartctl (`tests/fake_smartctl.py`) that replays captures per device, including a
+device that hangs and one that prints garbage."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+from domstats_fixtures import FIXTURES
+from promtool import check_metrics
+from scrape import Samples, get, parse_samples
+
+from exporter.collectors.smart import SmartCollector, SmartPoller
+from exporter.hardware.smart import DeviceResult, parse_json_object, parse_scan, smart_families
+from exporter.http import create_app
+from exporter.metrics import render
+from exporter.settings import Settings
+
+CAPTURES = FIXTURES / "smartctl"
+FAKE = Path(__file__).parent / "fake_smartctl.py"
+DEVICE_CAPTURES = sorted(p for p in CAPTURES.glob("*/*.json") if "scan" not in p.name)
+
+
+def report(name: str) -> dict[str, Any]:
+    return parse_json_object((CAPTURES / name).read_text())
+
+
+def families_of(reports: dict[str, dict[str, Any]]) -> Samples:
+    results = [DeviceResult(device, up=True, report=r, last_success=1.0) for device, r in reports.items()]
+    return parse_samples(render(smart_families(results)))
+
+
+def test_every_capture_parses_into_valid_exposition() -> None:
+    reports = {f"/dev/{p.parent.name}/{p.stem}": report(f"{p.parent.name}/{p.name}") for p in DEVICE_CAPTURES}
+    assert len(reports) >= 120
+    text = render(smart_families([DeviceResult(d, up=True, report=r) for d, r in reports.items()]))
+    assert check_metrics(text) == ""
+    samples = parse_samples(text)
+    infos = [labels for name, labels in samples if name == "kvm_smart_device_info"]
+    assert len(infos) == len(reports)
+
+
+def test_failing_ata_disk() -> None:
+    s = families_of({"/dev/sda": report("scrutiny/smart-fail2.json")})
+    assert get(s, "kvm_smart_health_passed", device="/dev/sda") == 0
+    assert get(s, "kvm_smart_reallocated_sectors", device="/dev/sda") == 1975
+    assert get(s, "kvm_smart_pending_sectors", device="/dev/sda") == 8
+    assert get(s, "kvm_smart_exit_status", device="/dev/sda") == 216
+    flags = {f: get(s, "kvm_smart_exit_status_flag", device="/dev/sda", flag=f) for f in
+             ("disk_failing", "prefail_at_threshold", "error_log", "selftest_log", "open_failed")}
+    assert flags == {"disk_failing": 1, "prefail_at_threshold": 1, "error_log": 1,
+                     "selftest_log": 1, "open_failed": 0}
+    assert get(s, "kvm_smart_attribute_raw", device="/dev/sda", id="5", name="Reallocated_Sector_Ct") == 1975
+    assert get(s, "kvm_smart_power_on_seconds_total", device="/dev/sda") == 65592 * 3600
+
+
+def test_nvme_and_scsi() -> None:
+    s = families_of({"/dev/nvme0": report("scrutiny/smart-nvme-failed.json"),
+                     "/dev/sdc": report("scrutiny/smart-scsi.json")})
+    nvme = {"device": "/dev/nvme0"}
+    assert get(s, "kvm_smart_nvme_media_errors_total", **nvme) == 7
+    assert get(s, "kvm_smart_nvme_error_log_entries_total", **nvme) == 62
+    assert get(s, "kvm_smart_nvme_percentage_used_ratio", **nvme) == 0.03
+    assert get(s, "kvm_smart_nvme_available_spare_ratio", **nvme) == 0.99
+    assert get(s, "kvm_smart_nvme_written_bytes_total", **nvme) == 65602088 * 512000
+    assert get(s, "kvm_smart_nvme_critical_warning_flag", **nvme, flag="spare") == 0
+    assert get(s, "kvm_smart_scsi_grown_defects", device="/dev/sdc") == 56
+    assert get(s, "kvm_smart_temperature_trip_celsius", device="/dev/sdc") == 68
+    assert get(s, "kvm_smart_scsi_uncorrected_errors_total", device="/dev/sdc", operation="read") == 0
+
+
+@pytest.mark.parametrize("text", ["", "{", "[]", '{"devices": []}', "\x00\xff", "not json at all"])
+def test_garbage_is_a_value_error(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_json_object(text)
+
+
+def test_scan_capture() -> None:
+    devices = parse_scan((CAPTURES / "scrutiny/smartctl_scan_simple.json").read_text())
+    assert len(devices) == 7 and devices[0].name == "/dev/sda" and devices[0].type == "scsi"
+
+
+def build_fake_smartctl(root: Path, *, hang: bool = True) -> Path:
+    """A FAKE_SMARTCTL_DIR replaying seven devices: failing ATA, healthy ATA, NVMe with media
+    errors, SCSI with grown defects, one that hangs, one printing garbage, one asleep."""
+    tmp_path = root
+    devices = tmp_path / "devices"
+    devices.mkdir()
+    scan = {"json_format_version": [1, 0], "smartctl": {"version": [7, 3], "exit_status": 0},
+            "devices": [{"name": f"/dev/{n}", "type": t} for n, t in
+                        (("sda", "sat"), ("sdb", "sat"), ("nvme0", "nvme"), ("sdc", "scsi"),
+                         ("sdd", "sat"), ("sde", "sat"), ("sdf", "sat"))]}
+    (tmp_path / "scan.json").write_text(json.dumps(scan))
+    shutil.copy(CAPTURES / "scrutiny/smart-fail2.json", devices / "sda.json")
+    shutil.copy(CAPTURES / "scrutiny/smart-ata-full.json", devices / "sdb.json")
+    shutil.copy(CAPTURES / "scrutiny/smart-nvme-failed.json", devices / "nvme0.json")
+    shutil.copy(CAPTURES / "scrutiny/smart-scsi.json", devices / "sdc.json")
+    if hang:
+        (devices / "sdd.hang").touch()
+    else:
+        shutil.copy(CAPTURES / "scrutiny/smart-nvme.json", devices / "sdd.json")
+    (devices / "sde.garbage").write_bytes(b"smartctl 7.3 \x00\xff Segmentation fault\n")
+    shutil.copy(CAPTURES / "own/standby.json", devices / "sdf.json")
+    return tmp_path
+
+
+@pytest.fixture
+def fake_smartctl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("FAKE_SMARTCTL_DIR", str(tmp_path))
+    return build_fake_smartctl(tmp_path)
+
+
+def smart_settings(**kwargs: Any) -> Settings:
+    values: dict[str, Any] = {"smartctl_path": str(FAKE), "smartctl_timeout": 1.0,
+                              "smartctl_interval": 60.0, "collector_timeout": 5.0}
+    return Settings(**(values | kwargs))
+
+
+def calls(fake: Path) -> list[str]:
+    return (fake / "calls.log").read_text().splitlines()
+
+
+async def test_poller_end_to_end(aiohttp_client: Any, fake_smartctl: Path) -> None:
+    collector = SmartCollector(SmartPoller(smart_settings()))
+    client = await aiohttp_client(create_app(smart_settings(), [collector]))
+    text = await (await client.get("/metrics")).text()
+    assert check_metrics(text) == ""
+    s = parse_samples(text)
+    assert get(s, "kvm_scrape_collector_success", collector="smart") == 1
+    assert get(s, "kvm_smart_discovery_up") == 1
+    for device in ("/dev/sda", "/dev/sdb", "/dev/nvme0", "/dev/sdc"):
+        assert get(s, "kvm_smart_device_up", device=device) == 1
+        assert get(s, "kvm_smart_device_last_success_timestamp_seconds", device=device) > 0
+    assert get(s, "kvm_smart_device_up", device="/dev/sdd") == 0
+    assert get(s, "kvm_smart_device_error", device="/dev/sdd", reason="timeout") == 1
+    assert get(s, "kvm_smart_device_up", device="/dev/sde") == 0
+    assert get(s, "kvm_smart_device_error", device="/dev/sde", reason="garbage") == 1
+    assert get(s, "kvm_smart_device_skipped", device="/dev/sdf") == 1
+    assert get(s, "kvm_smart_health_passed", device="/dev/sda") == 0
+    assert get(s, "kvm_smart_nvme_media_errors_total", device="/dev/nvme0") == 7
+    # No sleeping disk is woken, and the hung smartctl was killed.
+    device_calls = [c for c in calls(fake_smartctl) if "--scan-open" not in c]
+    assert len(device_calls) == 7 and all("--nocheck=standby" in c for c in device_calls)
+    pids = [int(p) for p in (fake_smartctl / "pids.log").read_text().split()]
+    assert not [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"]
+    # Scrapes serve the last result; they never run smartctl themselves.
+    before = len(calls(fake_smartctl))
+    for _ in range(3):
+        assert (await client.get("/metrics")).status == 200
+    assert len(calls(fake_smartctl)) == before
+
+
+async def test_filters_and_explicit_devices(fake_smartctl: Path) -> None:
+    poller = SmartPoller(smart_settings(smartctl_device_include=r"^/dev/sd",
+                                        smartctl_device_exclude=r"sd[d-f]$"))
+    await poller.poll_once()
+    assert sorted(poller.results) == ["/dev/sda", "/dev/sdb", "/dev/sdc"]
+    (fake_smartctl / "calls.log").unlink()
+    explicit = SmartPoller(smart_settings(smartctl_devices=("/dev/nvme0;nvme",)))
+    await explicit.poll_once()
+    assert list(explicit.results) == ["/dev/nvme0"]
+    assert calls(fake_smartctl) == ["--json --all --nocheck=standby /dev/nvme0 --device nvme"]
+
+
+async def test_a_device_that_starts_failing_keeps_its_last_report(fake_smartctl: Path) -> None:
+    poller = SmartPoller(smart_settings(smartctl_devices=("/dev/sdb",)))
+    await poller.poll_once()
+    first = poller.results["/dev/sdb"].last_success
+    (fake_smartctl / "devices/sdb.garbage").write_text("oops")
+    await asyncio.sleep(0.01)
+    await poller.poll_once()
+    result = poller.results["/dev/sdb"]
+    assert (result.up, result.error, result.last_success) == (False, "garbage", first)
+    s = parse_samples(render(smart_families([result])))
+    assert get(s, "kvm_smart_device_up", device="/dev/sdb") == 0
+    assert get(s, "kvm_smart_temperature_celsius", device="/dev/sdb") == 36
+
+
+async def test_missing_smartctl(tmp_path: Path) -> None:
+    poller = SmartPoller(smart_settings(smartctl_path=str(tmp_path / "no-smartctl")))
+    await poller.poll_once()
+    assert poller.discovery_error == "exec_failed" and poller.results == {}
