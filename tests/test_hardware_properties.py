@@ -1,9 +1,11 @@
 """Property-based: whatever bytes sysfs files hold (empty, truncated, non-numeric, huge,
-negative, unicode, binary), the thermal and EDAC readers never raise and the exposition
-stays valid."""
+negative, unicode, binary) and whatever JSON smartctl prints, the thermal, EDAC and SMART
+parsers never raise anything but their ValueError, and the exposition stays valid."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import tempfile
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from exporter.collectors.edac import edac_families
 from exporter.collectors.thermal import thermal_families
 from exporter.hardware.edac import read_edac
+from exporter.hardware.smart import DeviceResult, parse_json_object, smart_families
 from exporter.hardware.thermal import read_thermal
 from exporter.metrics import render
 from exporter.sysfs import SysfsReader, parse_int
@@ -73,3 +76,35 @@ def test_parse_int_rejects_what_python_int_would_take() -> None:
         except ValueError:
             continue
         raise AssertionError(f"accepted {text!r}")
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=20),
+    lambda children: (st.lists(children, max_size=4)
+                      | st.dictionaries(st.text(max_size=12), children, max_size=4)),
+    max_leaves=20,
+)
+smart_keys = st.sampled_from([
+    "smartctl", "device", "smart_status", "temperature", "power_on_time", "power_cycle_count",
+    "ata_smart_attributes", "nvme_smart_health_information_log", "scsi_error_counter_log",
+    "scsi_grown_defect_list", "ata_smart_self_test_log", "user_capacity", "rotation_rate",
+    "model_name", "serial_number"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(smart_keys, json_values, min_size=1, max_size=10))
+def test_any_smartctl_json_gives_valid_exposition(report: dict[str, object]) -> None:
+    report.setdefault("device", {})
+    report.setdefault("nvme_smart_health_information_log", {"critical_warning": float("nan")})
+    text = json.dumps(report)
+    parsed = parse_json_object(text)
+    families = smart_families([DeviceResult("/dev/sda", up=True, report=parsed, last_success=1.0)])
+    exposition = render(families)
+    assert {f.name for f in text_string_to_metric_families(exposition)} >= {"kvm_smart_device_up"}
+
+
+@given(st.binary(max_size=200))
+def test_garbage_output_raises_only_value_error(data: bytes) -> None:
+    with contextlib.suppress(ValueError):
+        parse_json_object(data.decode("utf-8", errors="replace"))

@@ -212,11 +212,11 @@ def _add_nvme(f: _Families, device: str, r: dict[str, Any]) -> None:
     if not isinstance(log, dict):
         return
     key = (device,)
-    warning = _number(log.get("critical_warning"))
-    if warning is not None:
+    warning = log.get("critical_warning")
+    if isinstance(warning, int) and not isinstance(warning, bool):
         f.nvme_warning.add(key, warning)
         for bit, flag in enumerate(NVME_WARNING_BITS):
-            f.nvme_warning_bits.add((device, flag), (int(warning) >> bit) & 1)
+            f.nvme_warning_bits.add((device, flag), (warning >> bit) & 1)
     _add(f.nvme_spare, key, log.get("available_spare"), 0.01)
     _add(f.nvme_spare_threshold, key, log.get("available_spare_threshold"), 0.01)
     _add(f.nvme_used, key, log.get("percentage_used"), 0.01)
