@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 import pytest
 from domstats_fixtures import FIXTURES, LIBVIRT_FIXTURES
 from promtool import check_metrics
+from scrape import free_port
 from test_smart import FAKE, build_fake_smartctl
 
 GOLDEN = FIXTURES / "e2e-output.prom"
@@ -35,12 +35,6 @@ VERSION_LABELS = re.compile(r'((?:python_version|libvirt_version|version)=)"[^"]
 def normalise(text: str) -> str:
     text = VOLATILE_VALUES.sub(lambda m: f"{m.group(1)}{m.group(2) or ''} 0", text)
     return VERSION_LABELS.sub(r'\1"X"', text)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

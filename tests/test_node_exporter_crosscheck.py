@@ -15,14 +15,13 @@ Deliberate differences (documented in the README):
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
 
 import pytest
-from scrape import Samples, parse_samples
+from scrape import Samples, free_port, parse_samples
 from test_hardware import SYSFS
 
 from exporter.collectors.edac import edac_families
@@ -31,12 +30,6 @@ from exporter.hardware.edac import read_edac
 from exporter.hardware.thermal import read_thermal
 from exporter.metrics import render
 from exporter.sysfs import SysfsReader
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
