@@ -62,13 +62,21 @@ async def test_hwmon_sensors(aiohttp_client: Any) -> None:
 
 async def test_throttle_counters(aiohttp_client: Any) -> None:
     samples = await scrape(aiohttp_client, SYSFS)
-    counts = {labels["cpu"]: get(samples, "kvm_cpu_core_throttles_total", cpu=labels["cpu"])
-              for labels in series(samples, "kvm_cpu_core_throttles_total")}
-    expected = {}
-    for cpu in sorted(os.listdir(SYSFS / "devices/system/cpu")):
-        raw = (SYSFS / "devices/system/cpu" / cpu / "thermal_throttle/core_throttle_count").read_text()
-        expected[cpu.removeprefix("cpu")] = float(raw)
-    assert counts == expected and any(counts.values())
+    expected_cores = {}
+    expected_packages = {}
+    cpus = SYSFS / "devices/system/cpu"
+    for cpu in sorted(os.listdir(cpus)):
+        core_id = (cpus / cpu / "topology/core_id").read_text().strip()
+        package_id = (cpus / cpu / "topology/physical_package_id").read_text().strip()
+        counts = cpus / cpu / "thermal_throttle"
+        expected_cores[(core_id, package_id)] = float((counts / "core_throttle_count").read_text())
+        expected_packages[package_id] = float((counts / "package_throttle_count").read_text())
+    cores = {(s["core"], s["package"]): get(samples, "kvm_cpu_core_throttles_total", **s)
+             for s in series(samples, "kvm_cpu_core_throttles_total")}
+    packages = {s["package"]: get(samples, "kvm_cpu_package_throttles_total", **s)
+                for s in series(samples, "kvm_cpu_package_throttles_total")}
+    assert cores == expected_cores and any(cores.values())
+    assert packages == expected_packages == {"0": 30, "1": 6}
 
 
 async def test_edac_both_layouts(aiohttp_client: Any) -> None:

@@ -8,8 +8,8 @@ Deliberate differences (documented in the README):
   chip name (their series collide); ours append the driver's chip name, as newer
   node_exporter releases do. Such chips are left out of the comparison;
 - EDAC csrow="unknown" in node_exporter is our `kvm_edac_noinfo_*` family;
-- throttle counters: node_exporter keys them on CPU topology files the fixture tree lacks,
-  so it reports none; ours are checked against the files in tests/test_hardware.py.
+- thermal zone trip points: node_exporter 1.5 does not export them (ours are checked
+  against the files in tests/test_hardware.py).
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ def node_exporter() -> Iterator[Samples]:
     port = free_port()
     process = subprocess.Popen(
         [binary, "--collector.disable-defaults", "--collector.hwmon", "--collector.thermal_zone",
-         "--collector.edac", f"--path.sysfs={SYSFS}", f"--web.listen-address=127.0.0.1:{port}"],
+         "--collector.edac", "--collector.cpu", f"--path.sysfs={SYSFS}",
+         f"--web.listen-address=127.0.0.1:{port}"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 20
@@ -123,3 +124,18 @@ def test_edac_counts_match(node_exporter: Samples, ours: Samples) -> None:
             assert ours[key] == value, d
             compared += 1
     assert compared >= 10
+
+
+def test_thermal_zones_match(node_exporter: Samples, ours: Samples) -> None:
+    found = values(node_exporter, "node_thermal_zone_temp")
+    assert len(found) == 2
+    for labels, value in found.items():
+        assert ours[("kvm_thermal_zone_temperature_celsius", labels)] == value
+
+
+def test_throttle_counts_match(node_exporter: Samples, ours: Samples) -> None:
+    for theirs, mine in (("node_cpu_core_throttles_total", "kvm_cpu_core_throttles_total"),
+                         ("node_cpu_package_throttles_total", "kvm_cpu_package_throttles_total")):
+        found = values(node_exporter, theirs)
+        assert found
+        assert found == values(ours, mine)

@@ -81,14 +81,23 @@ def _hwmon_families(snapshot: ThermalSnapshot) -> list[Family]:
 
 
 def _throttle_families(snapshot: ThermalSnapshot) -> list[Family]:
-    core = counter("cpu_core_throttles", "Times the CPU core was throttled because it ran too hot.", ["cpu"])
-    package = counter("cpu_package_throttles", "Times the CPU's package was throttled because it ran "
-                      "too hot (every CPU of a package reports the package's count).", ["cpu"])
+    """Per core and per package, as node_exporter: the SMT siblings of a core, and all CPUs
+    of a package, report the same counter; it is exported once."""
+    core = counter("cpu_core_throttles", "Times the CPU core was throttled because it ran too hot.",
+                   ["core", "package"])
+    package = counter("cpu_package_throttles", "Times the CPU package was throttled because it ran "
+                      "too hot.", ["package"])
+    cores: dict[tuple[str, str], int] = {}
+    packages: dict[str, int] = {}
     for throttle in snapshot.throttles:
         if throttle.core is not None:
-            core.add((throttle.cpu,), throttle.core)
+            cores.setdefault((throttle.core_id, throttle.package_id), throttle.core)
         if throttle.package is not None:
-            package.add((throttle.cpu,), throttle.package)
+            packages.setdefault(throttle.package_id, throttle.package)
+    for key, value in sorted(cores.items()):
+        core.add(key, value)
+    for package_id, value in sorted(packages.items()):
+        package.add((package_id,), value)
     return [core, package]
 
 

@@ -70,6 +70,8 @@ class HwmonChip:
 @dataclass(frozen=True)
 class Throttle:
     cpu: str
+    core_id: str
+    package_id: str
     core: int | None
     package: int | None
 
@@ -209,8 +211,13 @@ def read_throttles(reader: SysfsReader) -> list[Throttle]:
         path = base / entry / "thermal_throttle"
         if not path.is_dir():
             continue
+        topology = base / entry / "topology"
+        core_id = reader.read_int(topology / "core_id")
+        package_id = reader.read_int(topology / "physical_package_id")
         throttles.append(Throttle(
             cpu=entry.removeprefix("cpu"),
+            core_id=str(core_id) if core_id is not None else entry.removeprefix("cpu"),
+            package_id=str(package_id) if package_id is not None else "unknown",
             core=reader.read_int(path / "core_throttle_count"),
             package=reader.read_int(path / "package_throttle_count"),
         ))
