@@ -73,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="Path to an exporter-toolkit web config (TLS, basic auth).")
     add("--path.sysfs", dest="path_sysfs", default="/sys",
         help="Mount point of the host's sysfs, e.g. /host/sys in a container (default %(default)s).")
+    add("--path.procfs", dest="path_procfs", default="/proc",
+        help="Mount point of the host's procfs (default %(default)s).")
+    add("--path.rootfs", dest="path_rootfs", default="/",
+        help="Mount point of the host's root filesystem, for device nodes like /dev/kvm "
+        "(default %(default)s).")
     add("--smartctl.path", dest="smartctl_path", default="smartctl",
         help="smartctl to run (default %(default)s).")
     add("--smartctl.interval", dest="smartctl_interval", type=_duration, default="60s",
@@ -125,6 +130,8 @@ def parse_settings(argv: Sequence[str] | None = None) -> Settings:
         web_config=web_config,
         libvirt_uri=args.libvirt_uri,
         path_sysfs=args.path_sysfs,
+        path_procfs=args.path_procfs,
+        path_rootfs=args.path_rootfs,
         smartctl_path=args.smartctl_path,
         smartctl_interval=args.smartctl_interval,
         smartctl_timeout=args.smartctl_timeout,

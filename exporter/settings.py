@@ -17,6 +17,8 @@ class Settings:
     web_config: WebConfig = field(default_factory=WebConfig)
     libvirt_uri: str = "qemu:///system"
     path_sysfs: str = "/sys"
+    path_procfs: str = "/proc"
+    path_rootfs: str = "/"
     smartctl_path: str = "smartctl"
     smartctl_interval: float = 60.0
     smartctl_timeout: float = 30.0

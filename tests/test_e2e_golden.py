@@ -45,8 +45,9 @@ def exporter_url(tmp_path: Path) -> Iterator[str]:
     process = subprocess.Popen(
         [sys.executable, "-m", "exporter", f"--web.listen-address=127.0.0.1:{port}",
          f"--libvirt.uri={uri}", f"--path.sysfs={FIXTURES / 'sysfs' / 'sys'}",
+         f"--path.procfs={FIXTURES / 'procfs'}", f"--path.rootfs={FIXTURES / 'rootfs'}",
          f"--smartctl.path={FAKE}", "--collector.libvirt", "--collector.process",
-         "--collector.thermal", "--collector.edac", "--collector.smart"],
+         "--collector.thermal", "--collector.edac", "--collector.smart", "--collector.kvm"],
         stderr=subprocess.PIPE, text=True, env={**os.environ, "FAKE_SMARTCTL_DIR": str(fake)})
     url = f"http://127.0.0.1:{port}"
     try:

@@ -51,6 +51,7 @@ async def test_real_domains_in_every_state(aiohttp_client: Any, domains: Domains
     assert get(samples, "kvm_domain_state_info", domain=pause, state="paused", reason="user") == 1
     assert get(samples, "kvm_domain_state_info", domain=off, state="shutoff", reason="unknown") == 1
     assert get(samples, "kvm_domain_autostart", domain=off) == 1
+    assert get(samples, "kvm_domain_autostart_not_running", domain=off) == 1
     assert get(samples, "kvm_domain_persistent", domain=off) == 1
     assert get(samples, "kvm_domain_persistent", domain=run) == 0
     assert get(samples, "kvm_domain_memory_maximum_bytes", domain=off) == 64 * 2**20

@@ -81,6 +81,8 @@ def test_recorded_qemu_domains() -> None:
     assert value(found, "kvm_domain_state_info", domain="kx-probe-3", state="paused", reason="user") == 1
     assert value(found, "kvm_domain_state_info", domain="kx-off", state="shutoff", reason="unknown") == 1
     assert value(found, "kvm_domain_autostart", domain="kx-off") == 1
+    assert value(found, "kvm_domain_autostart_not_running", domain="kx-off") == 1
+    assert ("kvm_domain_autostart_not_running", frozenset({("domain", "kx-io")})) not in found
     assert value(found, "kvm_domain_persistent", domain="kx-io") == 0
     io = {"domain": "kx-io", "target": "vda"}
     assert value(found, "kvm_domain_block_read_requests_total", **io) > 0

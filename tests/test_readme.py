@@ -11,9 +11,11 @@ from test_libvirt_parsers import HOST
 from exporter.cli import build_parser
 from exporter.collector import Outcome, outcome_families
 from exporter.collectors.edac import edac_families
+from exporter.collectors.kvm import readiness_families
 from exporter.collectors.process import ProcessSample, process_families
 from exporter.collectors.thermal import thermal_families
 from exporter.hardware.edac import read_edac
+from exporter.hardware.kvm_ready import read_readiness
 from exporter.hardware.smart import DeviceResult, parse_json_object, smart_families
 from exporter.hardware.thermal import read_thermal
 from exporter.http import build_info
@@ -45,6 +47,7 @@ def every_family_name() -> set[str]:
     families += smart_families([
         DeviceResult(f"/dev/x{i}", up=False, error="timeout", last_success=1.0, report=report)
         for i, report in enumerate(reports)])
+    families += readiness_families(read_readiness(Path("/"), Path("/sys"), Path("/proc")))
     families.append(gauge("smart_discovery_up", "x"))
     families[-1].add((), 1)
     text = render(families)

@@ -233,6 +233,7 @@ class _DomainFamilies:
                            "that state, as labels.", ["domain", "state", "reason"])
         self.autostart = gauge("domain_autostart", "Whether the domain starts with the host (1) or not (0).", D)
         self.persistent = gauge("domain_persistent", "Whether the domain is persistent (1) or transient (0).", D)
+        self.autostart_down = gauge("domain_autostart_not_running", "For domains marked autostart: 1 if the domain is not running or paused (it should be up and is not), else 0.", D)
         self.scalars = {k: f.family(D) for k, f in DOMAIN_FIELDS.items()}
         self.vcpus = {k: f.family(("domain", "vcpu")) for k, f in VCPU_FIELDS.items()}
         self.kvm_vcpus = {
@@ -255,7 +256,7 @@ class _DomainFamilies:
 
     def all(self) -> Iterable[Family]:
         yield from (self.info, self.openstack, self.state_code, self.state, self.autostart,
-                    self.persistent)
+                    self.persistent, self.autostart_down)
         yield from self.scalars.values()
         yield from self.vcpus.values()
         yield from self.kvm_vcpus.values()
@@ -284,6 +285,8 @@ def _add_domain(acc: _DomainFamilies, record: DomainRecord) -> None:
     acc.state.add((name, state_name(state), reason_name(state, int(stats.get("state.reason", 0)))), 1)
     acc.autostart.add(key_d, 1 if record.autostart else 0)
     acc.persistent.add(key_d, 1 if record.persistent else 0)
+    if record.autostart:
+        acc.autostart_down.add(key_d, 0 if state in ACTIVE_STATES else 1)
     xml = record.xml
     if xml is not None:
         acc.info.add((name, record.uuid, xml.os_type, xml.arch, xml.machine), 1)
