@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import socket
 import time
+from pathlib import Path
 from typing import Any
 
 import libvirt
@@ -171,3 +174,26 @@ async def test_unreachable_libvirt_reports_up_zero(aiohttp_client: Any, tmp_path
     assert get(samples, "kvm_libvirt_up") == 0
     assert get(samples, "kvm_scrape_collector_success", collector="libvirt") == 0
     assert get(samples, "kvm_scrape_collector_success", collector="process") == 1
+
+
+async def test_killed_qemu_is_a_crash_and_an_event(aiohttp_client: Any, domains: Domains) -> None:
+    dom = domains.create("crash", persistent=True)
+    name = dom.name()
+    client = await aiohttp_client(create_app(app_settings()))
+    _, samples = await scrape(client)
+    assert get(samples, "kvm_domain_state_code", domain=name) == 1
+    pid = int(Path(f"/run/libvirt/qemu/{name}.pid").read_text())
+    os.kill(pid, signal.SIGKILL)
+    # The event arrives on the event thread, the state with the next bulk call: wait for both.
+    deadline = time.monotonic() + 15
+    states: list[dict[str, str]] = []
+    while time.monotonic() < deadline:
+        _, samples = await scrape(client)
+        states = series(samples, "kvm_domain_state_info", domain=name)
+        event = get(samples, "kvm_domain_lifecycle_events_total", domain=name, event="stopped",
+                    detail="failed")
+        if event and states and states[0]["state"] == "shutoff":
+            break
+        await asyncio.sleep(0.2)
+    assert event == 1
+    assert states == [{"domain": name, "state": "shutoff", "reason": "crashed"}]

@@ -72,6 +72,11 @@ async def test_lifecycle_is_followed(aiohttp_client: Any, rw_conn: Any) -> None:
     samples = await until(client, lambda s: series(s, "kvm_domain_block_info", domain="life-1",
                                                    target="vdc"))
     assert [d["target"] for d in series(samples, "kvm_domain_block_info", domain="life-1")] == ["vdc"]
+    events = {(s["event"], s["detail"]) for s in series(samples, "kvm_domain_lifecycle_events_total",
+                                                         domain="life-1")}
+    # Counted from the first scrape on (it opens the connection): the first define is before.
+    assert events == {("started", "booted"), ("suspended", "paused"), ("stopped", "destroyed"),
+                      ("defined", "updated")}
     dom.undefine()
     samples = await scrape(client)
     assert not series(samples, "kvm_domain_info", domain="life-1")

@@ -36,7 +36,8 @@ def every_family_name() -> set[str]:
                             "memory_remaining", "memory_dirty_rate", "memory_iteration")}},
                         disk_errors={"vda": 2})
     domains = [*recorded_domains(), full]
-    families = build_families(LibvirtSnapshot(True, HOST, domains))
+    families = build_families(LibvirtSnapshot(True, HOST, domains,
+                                              lifecycle_events={("all", "stopped", "failed"): 1}))
     families += process_families(ProcessSample(1, 1, 1, 1, 1, 1, 1))
     families += outcome_families([Outcome("x", True, 0.1, [])])
     families.append(build_info())

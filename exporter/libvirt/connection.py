@@ -36,7 +36,6 @@ CONNECTION_ERRORS = frozenset(
 )
 
 DOMAIN_EVENTS = (
-    libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE,
     libvirt.VIR_DOMAIN_EVENT_ID_DEVICE_ADDED,
     libvirt.VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED,
     libvirt.VIR_DOMAIN_EVENT_ID_METADATA_CHANGE,
@@ -79,9 +78,15 @@ def is_missing_domain(exc: BaseException) -> bool:
 class Connection:
     """Holds the connection; every method runs in a worker thread, never on the event loop."""
 
-    def __init__(self, uri: str, on_domain_event: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        uri: str,
+        on_domain_event: Callable[[str], None],
+        on_lifecycle: Callable[[str, int, int], None] | None = None,
+    ) -> None:
         self.uri = uri
         self._on_domain_event = on_domain_event
+        self._on_lifecycle = on_lifecycle
         self._conn: Any = None
         self._lock = threading.Lock()
         self.generation = 0
@@ -111,6 +116,11 @@ class Connection:
             conn.setKeepAlive(KEEPALIVE_INTERVAL, KEEPALIVE_COUNT)
         with contextlib.suppress(libvirt.libvirtError):
             conn.registerCloseCallback(self._closed, None)
+        try:
+            conn.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+                                        self._lifecycle_event, None)
+        except libvirt.libvirtError:
+            log.debug("lifecycle events not supported", extra={"uri": self.uri})
         for event in DOMAIN_EVENTS:
             try:
                 conn.domainEventRegisterAny(None, event, self._domain_event, None)
@@ -119,6 +129,11 @@ class Connection:
 
     def _domain_event(self, _conn: Any, dom: Any, *_args: Any) -> None:
         self._on_domain_event(dom.UUIDString())
+
+    def _lifecycle_event(self, _conn: Any, dom: Any, event: int, detail: int, _opaque: Any) -> None:
+        self._on_domain_event(dom.UUIDString())
+        if self._on_lifecycle is not None:
+            self._on_lifecycle(dom.name(), event, detail)
 
     def _closed(self, conn: Any, reason: int, _opaque: Any) -> None:
         # Runs on the event loop thread; never wait for _lock here, a worker may hold it

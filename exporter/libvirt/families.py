@@ -179,6 +179,7 @@ def build_families(snapshot: LibvirtSnapshot) -> list[Family]:
     if snapshot.up:
         families.extend(_domain_families(snapshot.domains))
         families.extend(_inventory_families(snapshot.domains))
+        families.append(_lifecycle_family(snapshot.lifecycle_events))
     return [f for f in families if f.rows or f is up]
 
 
@@ -200,6 +201,15 @@ def _host_families(host: HostInfo) -> Iterable[Family]:
         free.add((), host.free_memory_bytes)
         families.append(free)
     return families
+
+
+def _lifecycle_family(events: dict[tuple[str, str, str], int]) -> Family:
+    family = counter("domain_lifecycle_events", "libvirt lifecycle events of the domain since the "
+                     "exporter started (e.g. event=stopped detail=crashed, event=suspended "
+                     "detail=ioerror, event=crashed detail=panicked).", ["domain", "event", "detail"])
+    for key, count in sorted(events.items()):
+        family.add(key, count)
+    return family
 
 
 def _inventory_families(domains: list[DomainRecord]) -> Iterable[Family]:

@@ -42,6 +42,8 @@ class LibvirtSnapshot:
     host: HostInfo | None = None
     domains: list[DomainRecord] = field(default_factory=list)
     error: str = ""
+    # (domain, event, detail) -> count of libvirt lifecycle events since the exporter started
+    lifecycle_events: dict[tuple[str, str, str], int] = field(default_factory=dict)
 
 
 def version_string(packed: int) -> str:

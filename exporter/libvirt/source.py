@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +25,7 @@ import libvirt
 from exporter.libvirt.connection import Connection, is_connection_error, is_missing_domain
 from exporter.libvirt.domxml import DomainXMLInfo, parse_domain_xml
 from exporter.libvirt.snapshot import DomainRecord, HostInfo, LibvirtSnapshot, version_string
-from exporter.libvirt.states import ACTIVE_STATES, PAUSED
+from exporter.libvirt.states import ACTIVE_STATES, PAUSED, event_detail_name, event_name
 
 log = logging.getLogger(__name__)
 
@@ -108,10 +109,40 @@ def _split(items: list[Any], parts: int) -> list[list[Any]]:
     return [chunk for chunk in (items[i::parts] for i in range(parts)) if chunk]
 
 
+class LifecycleCounter:
+    """Counts lifecycle events as the event thread delivers them, so a crash between two
+    scrapes is not missed. A vanished domain's counts are dropped an hour after its last
+    event, which bounds the label set on hosts with many short-lived domains."""
+
+    RETAIN_SECONDS = 3600.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[tuple[str, str, str], int] = {}
+        self._last_event: dict[str, float] = {}
+
+    def record(self, domain: str, event: int, detail: int) -> None:
+        key = (domain, event_name(event), event_detail_name(event, detail))
+        with self._lock:
+            self._counts[key] = self._counts.get(key, 0) + 1
+            self._last_event[domain] = time.monotonic()
+
+    def snapshot(self, present: set[str]) -> dict[tuple[str, str, str], int]:
+        now = time.monotonic()
+        with self._lock:
+            for domain, last in list(self._last_event.items()):
+                if domain not in present and now - last > self.RETAIN_SECONDS:
+                    del self._last_event[domain]
+                    for key in [k for k in self._counts if k[0] == domain]:
+                        del self._counts[key]
+            return dict(self._counts)
+
+
 class LibvirtSource:
     def __init__(self, uri: str, parallel: int = 4) -> None:
         self.xml_cache = XMLCache()
-        self.connection = Connection(uri, self.xml_cache.mark_dirty)
+        self.lifecycle = LifecycleCounter()
+        self.connection = Connection(uri, self.xml_cache.mark_dirty, self.lifecycle.record)
         self.parallel = parallel
         self._nowait = NOWAIT
         self._pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="libvirt")
@@ -135,7 +166,8 @@ class LibvirtSource:
             record.persistent = record.uuid in persistent
         records.sort(key=lambda r: r.name)
         self.xml_cache.retain({r.uuid for r in records})
-        return LibvirtSnapshot(up=True, host=host, domains=records)
+        events = self.lifecycle.snapshot({r.name for r in records})
+        return LibvirtSnapshot(up=True, host=host, domains=records, lifecycle_events=events)
 
     def _inventory_with_retry(self) -> tuple[Any, HostInfo, list[Any], set[str], set[str]]:
         try:

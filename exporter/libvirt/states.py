@@ -52,3 +52,28 @@ def job_operation_name(code: int) -> str:
 
 def disk_error_name(code: int) -> str:
     return _name(DISK_ERRORS, code)
+
+
+# virDomainEventType and its per-type detail enums.
+EVENTS = ("defined", "undefined", "started", "suspended", "resumed", "stopped", "shutdown",
+          "pmsuspended", "crashed")
+EVENT_DETAILS: dict[int, tuple[str, ...]] = {
+    0: ("added", "updated", "renamed", "from_snapshot"),
+    1: ("removed", "renamed"),
+    2: ("booted", "migrated", "restored", "from_snapshot", "wakeup", "recreated"),
+    3: ("paused", "migrated", "ioerror", "watchdog", "restored", "from_snapshot", "api_error",
+        "postcopy", "postcopy_failed"),
+    4: ("unpaused", "migrated", "from_snapshot", "postcopy", "postcopy_failed"),
+    5: ("shutdown", "destroyed", "crashed", "migrated", "saved", "failed", "from_snapshot"),
+    6: ("finished", "guest", "host"),
+    7: ("memory", "disk"),
+    8: ("panicked", "crashloaded"),
+}
+
+
+def event_name(event: int) -> str:
+    return _name(EVENTS, event)
+
+
+def event_detail_name(event: int, detail: int) -> str:
+    return _name(EVENT_DETAILS.get(event, ()), detail)
