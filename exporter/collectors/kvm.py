@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from exporter.collector import register
+from exporter.collector import SingleFlight, register
 from exporter.hardware.kvm_ready import Readiness, read_readiness
 from exporter.metrics import Family, gauge
 from exporter.settings import Settings
@@ -31,9 +31,14 @@ class KvmCollector:
 
     def __init__(self, rootfs: str, sysfs: str, procfs: str) -> None:
         self._paths = (Path(rootfs), Path(sysfs), Path(procfs))
+        # Opening /dev/kvm or reading /proc can hang on a sick host: one read at a time.
+        self._flight: SingleFlight[Readiness] = SingleFlight(self._read)
+
+    async def _read(self) -> Readiness:
+        return await asyncio.to_thread(read_readiness, *self._paths)
 
     async def collect(self) -> list[Family]:
-        return readiness_families(await asyncio.to_thread(read_readiness, *self._paths))
+        return readiness_families(await self._flight.run())
 
     async def close(self) -> None:
         return None
