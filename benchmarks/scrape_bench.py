@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,30 +30,13 @@ sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))
 import contextlib
 
 from guests import HALT, boot_image, domain_xml
+from scrape import free_port, serving
 
 from exporter.libvirt.source import NOWAIT, STATS_GROUPS
 
 URI = "qemu:///system"
 BRIDGE = "kvmxbbr0"
 PREFIX = "kvmxb-"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_http(url: str, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=2).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 def scrape(url: str) -> tuple[float, int]:
@@ -117,7 +99,7 @@ def floor_calls(conn: libvirt.virConnect, parallel: int, pool: ThreadPoolExecuto
     return time.perf_counter() - start
 
 
-def measure(name: str, url: str, process: psutil.Process | None, scrapes: int) -> dict[str, float]:
+def measure(url: str, process: psutil.Process | None, scrapes: int) -> dict[str, float]:
     for _ in range(3):
         scrape(url)
     cpu_before = sum(process.cpu_times()[:2]) if process else 0.0
@@ -131,11 +113,12 @@ def measure(name: str, url: str, process: psutil.Process | None, scrapes: int) -
             "cpu": cpu * 1000, "rss": rss, "series": series}
 
 
-def start(command: list[str], port: int) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_http(f"http://127.0.0.1:{port}/metrics" if "libvirt_exporter" in command[0] or
-              "libvirt-exporter" in command[0] else f"http://127.0.0.1:{port}/-/ready")
-    return process
+def measure_server(label: str, command: list[str], port: int, ready_path: str,
+                   scrapes: int) -> dict[str, float]:
+    with serving(command, f"http://127.0.0.1:{port}{ready_path}") as process:
+        result = measure(f"http://127.0.0.1:{port}/metrics", psutil.Process(process.pid), scrapes)
+    print(row(label, result))
+    return result
 
 
 def row(label: str, m: dict[str, float]) -> str:
@@ -156,35 +139,24 @@ def bench_real(counts: list[int], scrapes: int, parallel: int) -> None:
         for count in counts:
             domains.grow_to(count)
             wait_until_idle()
-            ours_port = free_port()
-            ours = start([sys.executable, "-m", "exporter", f"--web.listen-address=127.0.0.1:{ours_port}",
-                          f"--libvirt.parallel-calls={parallel}"], ours_port)
-            theirs = None
+            port = free_port()
+            m = measure_server(f"{count} kvm-exporter",
+                               [sys.executable, "-m", "exporter", f"--web.listen-address=127.0.0.1:{port}",
+                                f"--libvirt.parallel-calls={parallel}"], port, "/-/ready", scrapes)
             if debian:
-                their_port = free_port()
-                theirs = start([debian, f"--web.listen-address=127.0.0.1:{their_port}"], their_port)
-            try:
-                m = measure("ours", f"http://127.0.0.1:{ours_port}/metrics", psutil.Process(ours.pid),
-                            scrapes)
-                print(row(f"{count} kvm-exporter", m))
-                if theirs:
-                    t = measure("debian", f"http://127.0.0.1:{their_port}/metrics",
-                                psutil.Process(theirs.pid), scrapes)
-                    print(row(f"{count} prometheus-libvirt-exporter 0.2.0", t))
-                conn = libvirt.openReadOnly(URI)
-                with ThreadPoolExecutor(parallel) as pool:
-                    floor = [floor_calls(conn, parallel, pool) for _ in range(scrapes)]
-                conn.close()
-                f50 = percentile(floor, 0.5) * 1000
-                print(f"| {count} bare libvirt calls (floor) | {f50:.0f} | "
-                      f"{percentile(floor, 0.95) * 1000:.0f} | | | |")
-                print(f"| {count} our overhead (p50 - floor p50) | {m['p50'] - f50:.0f} "
-                      f"({(m['p50'] - f50) / m['p50'] * 100:.0f}%) | | | | |")
-            finally:
-                for process in (ours, theirs):
-                    if process:
-                        process.terminate()
-                        process.wait(10)
+                port = free_port()
+                measure_server(f"{count} prometheus-libvirt-exporter 0.2.0",
+                               [debian, f"--web.listen-address=127.0.0.1:{port}"], port, "/metrics",
+                               scrapes)
+            conn = libvirt.openReadOnly(URI)
+            with ThreadPoolExecutor(parallel) as pool:
+                floor = [floor_calls(conn, parallel, pool) for _ in range(scrapes)]
+            conn.close()
+            f50 = percentile(floor, 0.5) * 1000
+            print(f"| {count} bare libvirt calls (floor) | {f50:.0f} | "
+                  f"{percentile(floor, 0.95) * 1000:.0f} | | | |")
+            print(f"| {count} our overhead (p50 - floor p50) | {m['p50'] - f50:.0f} "
+                  f"({(m['p50'] - f50) / m['p50'] * 100:.0f}%) | | | | |")
     finally:
         domains.destroy()
         shutil.rmtree(images, ignore_errors=True)
@@ -194,13 +166,8 @@ def bench_real(counts: list[int], scrapes: int, parallel: int) -> None:
 def bench_replay(count: int, scrapes: int) -> None:
     port = free_port()
     server = Path(__file__).parent / "replay_server.py"
-    process = start([sys.executable, str(server), str(port), str(count)], port)
-    try:
-        m = measure("replay", f"http://127.0.0.1:{port}/metrics", psutil.Process(process.pid), scrapes)
-        print(row(f"{count} replayed (no libvirt)", m))
-    finally:
-        process.terminate()
-        process.wait(10)
+    measure_server(f"{count} replayed (no libvirt)", [sys.executable, str(server), str(port), str(count)],
+                   port, "/-/ready", scrapes)
 
 
 def main() -> None:

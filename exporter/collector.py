@@ -125,10 +125,6 @@ class SingleFlight(Generic[T]):
         self._job = job
         self._task: asyncio.Task[T] | None = None
 
-    @property
-    def busy(self) -> bool:
-        return self._task is not None and not self._task.done()
-
     async def run(self) -> T:
         if self._task is not None and not self._task.done():
             # Wait for the stale run; errors of that run are not ours to report.
@@ -136,9 +132,15 @@ class SingleFlight(Generic[T]):
         self._task = asyncio.ensure_future(self._job())
         return await asyncio.shield(self._task)
 
-    async def wait_idle(self) -> None:
-        if self._task is not None and not self._task.done():
-            await asyncio.wait([self._task])
+
+def in_thread(read: Callable[[], T]) -> SingleFlight[T]:
+    """A blocking read (files, sysfs, psutil) run in a worker thread, one at a time: a read
+    that hangs (a sick filesystem, a stuck device) holds one thread, never more."""
+
+    async def job() -> T:
+        return await asyncio.to_thread(read)
+
+    return SingleFlight(job)
 
 
 class SharedCollection:

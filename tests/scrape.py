@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -32,3 +37,26 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@contextmanager
+def serving(command: Sequence[str], ready_url: str, seconds: float = 30,
+            env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """Start a server process, wait until `ready_url` answers, stop it by its pid afterwards."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    try:
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                urllib.request.urlopen(ready_url, timeout=2).close()
+                break
+            except OSError:
+                if process.poll() is not None:
+                    stderr = process.stderr.read().decode() if process.stderr else ""
+                    raise AssertionError(f"{command[0]} exited: {stderr}") from None
+                assert time.monotonic() < deadline, f"{command[0]} did not answer {ready_url}"
+                time.sleep(0.1)
+        yield process
+    finally:
+        process.terminate()
+        process.wait(10)

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +18,7 @@ from pathlib import Path
 import pytest
 from domstats_fixtures import FIXTURES, LIBVIRT_FIXTURES
 from promtool import check_metrics
-from scrape import free_port
+from scrape import free_port, serving
 from test_smart import FAKE, build_fake_smartctl
 
 GOLDEN = FIXTURES / "e2e-output.prom"
@@ -42,28 +40,15 @@ def exporter_url(tmp_path: Path) -> Iterator[str]:
     port = free_port()
     fake = build_fake_smartctl(tmp_path, hang=False)
     uri = f"test://{LIBVIRT_FIXTURES / 'test-node.xml'}"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "exporter", f"--web.listen-address=127.0.0.1:{port}",
-         f"--libvirt.uri={uri}", f"--path.sysfs={FIXTURES / 'sysfs' / 'sys'}",
-         f"--path.procfs={FIXTURES / 'procfs'}", f"--path.rootfs={FIXTURES / 'rootfs'}",
-         f"--smartctl.path={FAKE}", "--collector.libvirt", "--collector.process",
-         "--collector.thermal", "--collector.edac", "--collector.smart", "--collector.kvm"],
-        stderr=subprocess.PIPE, text=True, env={**os.environ, "FAKE_SMARTCTL_DIR": str(fake)})
+    command = [
+        sys.executable, "-m", "exporter", f"--web.listen-address=127.0.0.1:{port}",
+        f"--libvirt.uri={uri}", f"--path.sysfs={FIXTURES / 'sysfs' / 'sys'}",
+        f"--path.procfs={FIXTURES / 'procfs'}", f"--path.rootfs={FIXTURES / 'rootfs'}",
+        f"--smartctl.path={FAKE}", "--collector.libvirt", "--collector.process",
+        "--collector.thermal", "--collector.edac", "--collector.smart", "--collector.kvm"]
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/-/ready", timeout=1).close()
-                break
-            except OSError:
-                assert process.poll() is None, process.stderr.read() if process.stderr else ""
-                assert time.monotonic() < deadline, "exporter did not become ready"
-                time.sleep(0.1)
+    with serving(command, f"{url}/-/ready", env={**os.environ, "FAKE_SMARTCTL_DIR": str(fake)}):
         yield url
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def test_metrics_match_golden_file(exporter_url: str) -> None:

@@ -15,13 +15,11 @@ Deliberate differences (documented in the README):
 from __future__ import annotations
 
 import shutil
-import subprocess
-import time
 import urllib.request
 from collections.abc import Iterator
 
 import pytest
-from scrape import Samples, free_port, parse_samples
+from scrape import Samples, free_port, parse_samples, serving
 from test_hardware import SYSFS
 
 from exporter.collectors.edac import edac_families
@@ -37,24 +35,12 @@ def node_exporter() -> Iterator[Samples]:
     binary = shutil.which("prometheus-node-exporter")
     assert binary, "install Debian's prometheus-node-exporter (deploy/install.sh --test does)"
     port = free_port()
-    process = subprocess.Popen(
-        [binary, "--collector.disable-defaults", "--collector.hwmon", "--collector.thermal_zone",
-         "--collector.edac", "--collector.cpu", f"--path.sysfs={SYSFS}",
-         f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-                    yield parse_samples(r.read().decode())
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, "node_exporter did not answer"
-                time.sleep(0.1)
-    finally:
-        process.terminate()
-        process.wait(10)
+    command = [binary, "--collector.disable-defaults", "--collector.hwmon", "--collector.thermal_zone",
+               "--collector.edac", "--collector.cpu", f"--path.sysfs={SYSFS}",
+               f"--web.listen-address=127.0.0.1:{port}"]
+    url = f"http://127.0.0.1:{port}/metrics"
+    with serving(command, url), urllib.request.urlopen(url, timeout=10) as response:
+        yield parse_samples(response.read().decode())
 
 
 @pytest.fixture(scope="module")

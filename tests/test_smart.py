@@ -186,3 +186,19 @@ async def test_missing_smartctl(tmp_path: Path) -> None:
     poller = SmartPoller(smart_settings(smartctl_path=str(tmp_path / "no-smartctl")))
     await poller.poll_once()
     assert poller.discovery_error == "exec_failed" and poller.results == {}
+
+
+async def test_close_during_a_hanging_run_kills_smartctl_and_returns(fake_smartctl: Path) -> None:
+    collector = SmartCollector(SmartPoller(smart_settings(smartctl_devices=("/dev/sdd",),
+                                                          smartctl_timeout=600.0)))
+    collect = asyncio.ensure_future(collector.collect())
+    for _ in range(100):  # until the fake smartctl for the hanging device has started
+        if (fake_smartctl / "pids.log").exists():
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.2)
+    async with asyncio.timeout(5):
+        await collector.close()
+    collect.cancel()
+    pid = int((fake_smartctl / "pids.log").read_text().split()[0])
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE

@@ -3,10 +3,9 @@ virtualization flags, tun, vhost-net, bridge, nested virtualization."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
-from exporter.collector import SingleFlight, register
+from exporter.collector import SingleFlight, in_thread, register
 from exporter.hardware.kvm_ready import Readiness, read_readiness
 from exporter.metrics import Family, gauge
 from exporter.settings import Settings
@@ -30,12 +29,8 @@ class KvmCollector:
     name = "kvm"
 
     def __init__(self, rootfs: str, sysfs: str, procfs: str) -> None:
-        self._paths = (Path(rootfs), Path(sysfs), Path(procfs))
-        # Opening /dev/kvm or reading /proc can hang on a sick host: one read at a time.
-        self._flight: SingleFlight[Readiness] = SingleFlight(self._read)
-
-    async def _read(self) -> Readiness:
-        return await asyncio.to_thread(read_readiness, *self._paths)
+        paths = (Path(rootfs), Path(sysfs), Path(procfs))
+        self._flight: SingleFlight[Readiness] = in_thread(lambda: read_readiness(*paths))
 
     async def collect(self) -> list[Family]:
         return readiness_families(await self._flight.run())

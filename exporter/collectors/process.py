@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 import psutil
 
-from exporter.collector import register
+from exporter.collector import SingleFlight, in_thread, register
 from exporter.metrics import Family, counter, gauge, single
 from exporter.settings import Settings
 
@@ -53,10 +52,11 @@ class ProcessCollector:
     name = "process"
 
     def __init__(self, process: psutil.Process | None = None) -> None:
-        self._process = process or psutil.Process()
+        watched = process or psutil.Process()
+        self._flight: SingleFlight[ProcessSample] = in_thread(lambda: sample_process(watched))
 
     async def collect(self) -> list[Family]:
-        return process_families(await asyncio.to_thread(sample_process, self._process))
+        return process_families(await self._flight.run())
 
     async def close(self) -> None:
         return None

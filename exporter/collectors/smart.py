@@ -119,12 +119,19 @@ class SmartPoller:
         try:
             async with asyncio.timeout(self.timeout):
                 stdout, _ = await process.communicate()
-        except BaseException:  # timeout or cancellation: never leave smartctl behind
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-            await process.wait()
+        except TimeoutError:
+            await _kill(process)
             raise SmartctlError("timeout") from None
+        except asyncio.CancelledError:  # shutdown: never leave smartctl behind, stay cancelled
+            await _kill(process)
+            raise
         return process.returncode or 0, stdout.decode("utf-8", errors="replace")
+
+
+async def _kill(process: asyncio.subprocess.Process) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        process.kill()
+    await process.wait()
 
 
 def _optional_regex(pattern: str) -> re.Pattern[str] | None:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from exporter.collector import SingleFlight
+from exporter.collector import SingleFlight, in_thread
 from exporter.metrics import Family, counter
 from exporter.sysfs import SysfsReader
 
@@ -24,11 +23,11 @@ class SysfsCollector(Generic[T]):
         self._read = read
         self._build = build
         self._read_errors = 0
-        self._flight: SingleFlight[T] = SingleFlight(self._fetch)
+        self._flight: SingleFlight[T] = in_thread(self._read_counting_errors)
 
-    async def _fetch(self) -> T:
+    def _read_counting_errors(self) -> T:
         reader = SysfsReader(self._sysfs)
-        snapshot = await asyncio.to_thread(self._read, reader)
+        snapshot = self._read(reader)
         self._read_errors += reader.errors
         return snapshot
 
