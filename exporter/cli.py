@@ -6,6 +6,7 @@ import argparse
 import re
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NoReturn
 
 from exporter import __version__
@@ -62,6 +63,10 @@ def _telemetry_path(text: str) -> str:
     return text
 
 
+def _under(rootfs: str, path: str) -> str:
+    return str(Path(rootfs) / path)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="Prometheus exporter for KVM/libvirt hypervisors.")
     add = parser.add_argument
@@ -78,6 +83,15 @@ def build_parser() -> argparse.ArgumentParser:
     add("--path.rootfs", dest="path_rootfs", default="/",
         help="Mount point of the host's root filesystem, for device nodes like /dev/kvm "
         "(default %(default)s).")
+    add("--path.kmsg", dest="kmsg_path", default="/dev/kmsg",
+        help="The kernel log device to read new records from (default %(default)s).")
+    add("--libvirt.run-dir", dest="libvirt_run_dir", default=None,
+        help="libvirt's QEMU state directory with <domain>.pid files (default "
+        "<path.rootfs>/run/libvirt/qemu).")
+    add("--libvirt.config-dir", dest="libvirt_config_dir", default=None,
+        help="libvirt's configuration directory to check (default <path.rootfs>/etc/libvirt).")
+    add("--qemu.log-dir", dest="qemu_log_dir", default=None,
+        help="Directory of QEMU's per-domain logs (default <path.rootfs>/var/log/libvirt/qemu).")
     add("--smartctl.path", dest="smartctl_path", default="smartctl",
         help="smartctl to run (default %(default)s).")
     add("--smartctl.interval", dest="smartctl_interval", type=_duration, default="60s",
@@ -132,6 +146,10 @@ def parse_settings(argv: Sequence[str] | None = None) -> Settings:
         path_sysfs=args.path_sysfs,
         path_procfs=args.path_procfs,
         path_rootfs=args.path_rootfs,
+        kmsg_path=args.kmsg_path,
+        libvirt_run_dir=args.libvirt_run_dir or _under(args.path_rootfs, "run/libvirt/qemu"),
+        libvirt_config_dir=args.libvirt_config_dir or _under(args.path_rootfs, "etc/libvirt"),
+        qemu_log_dir=args.qemu_log_dir or _under(args.path_rootfs, "var/log/libvirt/qemu"),
         smartctl_path=args.smartctl_path,
         smartctl_interval=args.smartctl_interval,
         smartctl_timeout=args.smartctl_timeout,

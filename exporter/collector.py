@@ -91,8 +91,6 @@ async def run_collector(collector: Collector, timeout: float) -> Outcome:
     else:
         error, success = "", True
     duration = time.perf_counter() - start
-    if not success:
-        log.warning("collector failed", extra={"collector": collector.name, "err": error})
     return Outcome(collector.name, success, duration, families, error)
 
 
@@ -162,5 +160,14 @@ class SharedCollection:
             *(run_collector(collector, self.timeout) for collector in self.collectors)
         )
         for outcome in outcomes:
+            _log_change(self.last.get(outcome.name), outcome)
             self.last[outcome.name] = outcome
         return list(outcomes)
+
+
+def _log_change(previous: Outcome | None, current: Outcome) -> None:
+    """Log when a collector starts failing, fails differently, or recovers; not every scrape."""
+    if not current.success and (previous is None or previous.error != current.error):
+        log.warning("collector failed", extra={"collector": current.name, "err": current.error})
+    elif current.success and previous is not None and not previous.success:
+        log.info("collector recovered", extra={"collector": current.name})

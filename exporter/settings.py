@@ -19,6 +19,10 @@ class Settings:
     path_sysfs: str = "/sys"
     path_procfs: str = "/proc"
     path_rootfs: str = "/"
+    kmsg_path: str = "/dev/kmsg"
+    libvirt_run_dir: str = "/run/libvirt/qemu"
+    qemu_log_dir: str = "/var/log/libvirt/qemu"
+    libvirt_config_dir: str = "/etc/libvirt"
     smartctl_path: str = "smartctl"
     smartctl_interval: float = 60.0
     smartctl_timeout: float = 30.0

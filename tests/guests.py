@@ -48,6 +48,19 @@ def _disk_io_program() -> bytes:
 
 DISK_IO = _disk_io_program()
 
+# Polls sector 2 through int 13h every timer tick until its first byte is 0x42 (the test
+# writes it into the image), then enters 32-bit protected mode with a flat data segment and
+# writes one byte per 4 KiB page from 1 MiB to 64 MiB: the guest suddenly needs ~63 MiB of
+# host memory. Assembled with GNU as (.code16 ... lgdtl; ljmpl $0x08, pm; .code32 ...);
+# the GDT (null, flat code 0x00CF9A000000FFFF, flat data 0x00CF92000000FFFF) sits at +0x60.
+TOUCH_64M_ON_SIGNAL = bytes.fromhex(
+    "fa31c08ed88ec08ed0bc007c881600 7efbf4b80102b90200b6008a16007ebb"
+    "0080cd13803e00804275e7fa660f0116787c0f20c00c010f22c066ea417c0000"
+    "0800 66b810008ed8bf00001000c60701 81c70010000081ff000000 0472eff4ebfd"
+    "0000000000000000ffff0000009acf00ffff00000092cf001700607c0000".replace(" ", "")
+)
+TOUCH_SIGNAL_OFFSET = SECTOR  # CHS sector 2 is the second sector of the disk
+
 
 def boot_image(path: Path, program: bytes, size: int = 1024 * 1024) -> Path:
     sector = program.ljust(SECTOR - len(BOOT_SIGNATURE), b"\0") + BOOT_SIGNATURE

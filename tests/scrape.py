@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -60,3 +62,28 @@ def serving(command: Sequence[str], ready_url: str, seconds: float = 30,
     finally:
         process.terminate()
         process.wait(10)
+
+
+@dataclass
+class Exporter:
+    url: str
+    process: subprocess.Popen[bytes]
+
+    def scrape(self) -> Samples:
+        with urllib.request.urlopen(f"{self.url}/metrics", timeout=30) as response:
+            return parse_samples(response.read().decode())
+
+    def stderr_after_exit(self) -> str:
+        self.process.terminate()
+        _, stderr = self.process.communicate(timeout=10)
+        return stderr.decode()
+
+
+@contextmanager
+def exporter(*flags: str, env: dict[str, str] | None = None) -> Iterator[Exporter]:
+    """The real kvm-exporter process on a free loopback port, with `flags`."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "exporter", f"--web.listen-address=127.0.0.1:{port}", *flags]
+    with serving(command, f"{url}/-/ready", env=env) as process:
+        yield Exporter(url, process)

@@ -25,7 +25,7 @@ GOLDEN = FIXTURES / "e2e-output.prom"
 # The test driver derives domain CPU times from the clock; they differ by run.
 VOLATILE_VALUES = re.compile(
     r"^(kvm_scrape_collector_duration_seconds|kvm_exporter_process_\w+|kvm_domain_cpu_\w+"
-    r"|kvm_smart_device_last_success_timestamp_seconds)"
+    r"|kvm_smart_device_last_success_timestamp_seconds|kvm_libvirt_config_file_modified_time_seconds)"
     r"(\{[^}]*\})? .*$", re.M)
 VERSION_LABELS = re.compile(r'((?:python_version|libvirt_version|version)=)"[^"]*"')
 
@@ -44,8 +44,11 @@ def exporter_url(tmp_path: Path) -> Iterator[str]:
         sys.executable, "-m", "exporter", f"--web.listen-address=127.0.0.1:{port}",
         f"--libvirt.uri={uri}", f"--path.sysfs={FIXTURES / 'sysfs' / 'sys'}",
         f"--path.procfs={FIXTURES / 'procfs'}", f"--path.rootfs={FIXTURES / 'rootfs'}",
-        f"--smartctl.path={FAKE}", "--collector.libvirt", "--collector.process",
-        "--collector.thermal", "--collector.edac", "--collector.smart", "--collector.kvm"]
+        f"--smartctl.path={FAKE}", "--path.kmsg=/dev/null",
+        f"--libvirt.config-dir={FIXTURES / 'libvirt-config'}", "--collector.libvirt",
+        "--collector.process", "--collector.thermal", "--collector.edac", "--collector.smart",
+        "--collector.kvm", "--collector.host", "--collector.kernel", "--collector.qemu",
+        "--collector.config"]
     url = f"http://127.0.0.1:{port}"
     with serving(command, f"{url}/-/ready", env={**os.environ, "FAKE_SMARTCTL_DIR": str(fake)}):
         yield url

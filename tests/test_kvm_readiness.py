@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from scrape import get, parse_samples
+from scrape import exporter, get, parse_samples
 
 from exporter.collectors.kvm import KvmCollector, readiness_families
 from exporter.hardware.kvm_ready import check_char_device, cpu_flags, read_readiness
 from exporter.http import create_app
+from exporter.libvirt.capabilities import kvm_usable
 from exporter.metrics import render
 from exporter.settings import Settings
 
@@ -92,3 +93,21 @@ def test_an_intel_host_with_nesting(host: tuple[Path, Path, Path]) -> None:
 
 def test_cpu_flags_union() -> None:
     assert cpu_flags("flags : a b\nmodel : x\nflags: c\n") == {"a", "b", "c"}
+
+
+CAPABILITIES = Path(__file__).parent / "fixtures" / "libvirt" / "capabilities-qemu-7.2.xml"
+
+
+def test_libvirt_capabilities_offer_kvm() -> None:
+    text = CAPABILITIES.read_text()
+    assert kvm_usable(text)
+    assert not kvm_usable(text.replace("<domain type='kvm'/>", ""))
+    # KVM offered only for a foreign architecture does not make this host KVM-capable
+    assert not kvm_usable(text.replace("<arch>x86_64</arch>", "<arch>aarch64</arch>", 1))
+
+
+@pytest.mark.usefixtures("libvirtd_available")
+def test_live_libvirt_says_kvm_is_usable_here() -> None:
+    with exporter("--collector.libvirt", "--no-collector.smart", "--no-collector.config",
+                  "--no-collector.qemu", "--no-collector.kernel") as running:
+        assert get(running.scrape(), "kvm_libvirt_kvm_usable") == 1

@@ -10,14 +10,24 @@ from test_libvirt_parsers import HOST
 
 from exporter.cli import build_parser
 from exporter.collector import Outcome, outcome_families
+from exporter.collectors.config import ConfigSnapshot, config_families
 from exporter.collectors.edac import edac_families
+from exporter.collectors.host import host_families
+from exporter.collectors.kernel import KernelEvents, event_families, vmstat_families
 from exporter.collectors.kvm import readiness_families
 from exporter.collectors.process import ProcessSample, process_families
+from exporter.collectors.qemu import log_families
+from exporter.collectors.qemu import process_families as qemu_process_families
 from exporter.collectors.thermal import thermal_families
 from exporter.hardware.edac import read_edac
 from exporter.hardware.kvm_ready import read_readiness
 from exporter.hardware.smart import DeviceResult, parse_json_object, smart_families
 from exporter.hardware.thermal import read_thermal
+from exporter.host.kmsg import classify
+from exporter.host.libvirt_config import ConfigFile
+from exporter.host.procfs import read_host
+from exporter.host.qemu_pids import PidIndex
+from exporter.host.qemu_procs import QemuProcess
 from exporter.http import build_info
 from exporter.libvirt.families import BLOCK_FIELDS, DOMAIN_FIELDS, build_families
 from exporter.libvirt.snapshot import DomainRecord, LibvirtSnapshot
@@ -51,12 +61,26 @@ def every_family_name() -> set[str]:
     families += readiness_families(read_readiness(Path("/"), Path("/sys"), Path("/proc")))
     families.append(gauge("smart_discovery_up", "x"))
     families[-1].add((), 1)
+    events = KernelEvents()
+    for line in ("Killed process 1 (kvm)", "EDAC MC0: 1 CE x", " error, dev sda, sector 1",
+                 "connection1:0: detected conn error (1011)", "session1: session recovery timed out",
+                 "kvm: disabled by bios"):
+        event = classify(line)
+        assert event is not None
+        events.count(event, PidIndex())
+    families += event_families(events) + vmstat_families({"oom_kill": 1})
+    families += host_families(read_host(FIXTURES / "procfs", 100))
+    families += qemu_process_families([QemuProcess("d", 1, 1, 1.0, 1.0, 1, 1, 1, 1, 1, 1)])
+    families += log_families({("d", "io_error"): 1}, True)
+    families += config_families(ConfigSnapshot([ConfigFile("qemu.conf", "conf", (1, 1, 1), "", "", 1.0)],
+                                               {"d": True}))
     text = render(families)
     return set(re.findall(r"^# TYPE (\S+)", text, re.M))
 
 
 def test_every_metric_is_documented() -> None:
-    missing = sorted(name for name in every_family_name() if f"`{name}`" not in README)
+    golden = set(re.findall(r"^# TYPE (\S+)", (FIXTURES / "e2e-output.prom").read_text(), re.M))
+    missing = sorted(name for name in every_family_name() | golden if f"`{name}`" not in README)
     assert not missing
 
 

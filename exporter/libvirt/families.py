@@ -22,7 +22,7 @@ from exporter.libvirt.states import (
     reason_name,
     state_name,
 )
-from exporter.metrics import Family, counter, gauge
+from exporter.metrics import Family, counter, gauge, single
 
 # A field's scale to base units: multiply by `scale` when >= 1, else divide by its inverse
 # (dividing 2348200000 by 1e9 gives 2.3482; multiplying by 1e-9 gives 2.3482000000000003).
@@ -196,6 +196,10 @@ def _host_families(host: HostInfo) -> Iterable[Family]:
     memory = gauge("host_memory_bytes", "Memory of the host, in bytes.")
     memory.add((), host.memory_bytes)
     families = [info, node, cpus, memory]
+    if host.kvm_usable is not None:
+        usable = gauge("libvirt_kvm_usable", "Whether libvirt's capabilities offer KVM domains for "
+                       "the host architecture (1) or only emulation (0).")
+        families.append(single(usable, 1 if host.kvm_usable else 0))
     if host.free_memory_bytes is not None:
         free = gauge("host_memory_free_bytes", "Free memory of the host as libvirt sees it, in bytes.")
         free.add((), host.free_memory_bytes)

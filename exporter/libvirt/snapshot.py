@@ -34,6 +34,7 @@ class HostInfo:
     libvirt_version: str
     hypervisor: str
     hypervisor_version: str
+    kvm_usable: bool | None = None
 
 
 @dataclass(slots=True)

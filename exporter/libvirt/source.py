@@ -16,12 +16,14 @@ import asyncio
 import logging
 import threading
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import libvirt
 
+from exporter.libvirt.capabilities import kvm_usable
 from exporter.libvirt.connection import Connection, is_connection_error, is_missing_domain
 from exporter.libvirt.domxml import DomainXMLInfo, parse_domain_xml
 from exporter.libvirt.snapshot import DomainRecord, HostInfo, LibvirtSnapshot, version_string
@@ -146,6 +148,7 @@ class LibvirtSource:
         self.parallel = parallel
         self._nowait = NOWAIT
         self._pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="libvirt")
+        self._kvm_usable: tuple[float, int, bool | None] | None = None  # (read at, generation, value)
 
     async def fetch(self) -> LibvirtSnapshot:
         loop = asyncio.get_running_loop()
@@ -195,7 +198,21 @@ class LibvirtSource:
             free_memory_bytes=free * 1024 if free is not None else None,
             libvirt_version=version_string(conn.getLibVersion()),
             hypervisor=conn.getType(), hypervisor_version=version_string(conn.getVersion()),
+            kvm_usable=self._kvm_usable_cached(conn),
         )
+
+    def _kvm_usable_cached(self, conn: Any) -> bool | None:
+        """Capabilities change only with the host's software; re-read every XML_MAX_AGE."""
+        cached = self._kvm_usable
+        generation = self.connection.generation
+        if cached is None or cached[1] != generation or time.monotonic() - cached[0] > XML_MAX_AGE:
+            capabilities = optional_call(conn.getCapabilities)
+            try:
+                usable = kvm_usable(capabilities) if capabilities else None
+            except ET.ParseError:
+                usable = None
+            cached = self._kvm_usable = (time.monotonic(), generation, usable)
+        return cached[2]
 
     def _domain_share(self, conn: Any, domains: list[Any]) -> list[DomainRecord]:
         records = []

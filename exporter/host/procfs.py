@@ -1,0 +1,133 @@
+"""Host-wide numbers from procfs: CPU time by mode, load, memory, swap, PSI, vmstat.
+
+These are read from `--path.procfs` rather than through psutil's host functions: psutil
+finds procfs through one process-global setting, while the exporter needs the host's
+procfs (possibly mounted at /host/proc) for these and the processes it can see for the
+rest. The parsers are pure; the readers only open files.
+"""
+
+from __future__ import annotations
+
+import errno
+from dataclasses import dataclass
+from pathlib import Path
+
+# /proc/stat cpu columns, in kernel order (USER_HZ ticks).
+CPU_MODES = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+PSI_RESOURCES = ("cpu", "memory", "io")
+
+
+def _key_values(text: str) -> dict[str, int]:
+    values: dict[str, int] = {}
+    for line in text.splitlines():
+        key, _, rest = line.partition(" ")
+        rest = rest.strip()
+        if rest.lstrip("-").isdigit():
+            values[key] = int(rest)
+    return values
+
+
+def parse_vmstat(text: str) -> dict[str, int]:
+    return _key_values(text)
+
+
+def read_vmstat(procfs: Path) -> dict[str, int]:
+    return parse_vmstat((procfs / "vmstat").read_text())
+
+
+def parse_cpu_seconds(text: str, ticks_per_second: int) -> dict[str, float]:
+    """The aggregate `cpu` line of /proc/stat -> seconds per mode (guest time is inside user)."""
+    for line in text.splitlines():
+        fields = line.split()
+        if fields and fields[0] == "cpu":
+            ticks = [int(v) for v in fields[1:1 + len(CPU_MODES)]]
+            return {mode: t / ticks_per_second for mode, t in zip(CPU_MODES, ticks, strict=False)}
+    raise ValueError("no aggregate cpu line in /proc/stat")
+
+
+def count_cpus(stat_text: str) -> int:
+    return sum(1 for line in stat_text.splitlines() if line.startswith("cpu") and line[3:4].isdigit())
+
+
+@dataclass(frozen=True)
+class Load:
+    load1: float
+    load5: float
+    load15: float
+    runnable: int
+
+
+def parse_loadavg(text: str) -> Load:
+    """`0.52 0.58 0.59 3/1234 5678` -> load averages and runnable tasks."""
+    fields = text.split()
+    if len(fields) < 4 or "/" not in fields[3]:
+        raise ValueError(f"unexpected /proc/loadavg: {text.strip()!r}")
+    return Load(float(fields[0]), float(fields[1]), float(fields[2]), int(fields[3].split("/")[0]))
+
+
+def parse_meminfo(text: str) -> dict[str, int]:
+    """`MemTotal:  16315084 kB` -> {"MemTotal": 16706646016} (bytes; unitless rows as they are)."""
+    values: dict[str, int] = {}
+    for line in text.splitlines():
+        key, sep, rest = line.partition(":")
+        fields = rest.split()
+        if not sep or not fields or not fields[0].isdigit():
+            continue
+        values[key] = int(fields[0]) * (1024 if fields[1:] == ["kB"] else 1)
+    return values
+
+
+@dataclass(frozen=True)
+class Pressure:
+    """Total stall time in seconds: some = at least one task waiting, full = all non-idle tasks."""
+
+    some_seconds: float
+    full_seconds: float | None
+
+
+def parse_pressure(text: str) -> Pressure:
+    """`some avg10=0.00 avg60=0.00 avg300=0.00 total=123` (microseconds) per line."""
+    totals: dict[str, float] = {}
+    for line in text.splitlines():
+        kind, _, fields = line.partition(" ")
+        for field in fields.split():
+            if field.startswith("total="):
+                totals[kind] = int(field.removeprefix("total=")) / 1e6
+    if "some" not in totals:
+        raise ValueError(f"no 'some' line in pressure file: {text.strip()!r}")
+    return Pressure(totals["some"], totals.get("full"))
+
+
+@dataclass(frozen=True)
+class HostSample:
+    cpu_seconds: dict[str, float]
+    cpus: int
+    load: Load
+    memory: dict[str, int]
+    pressure: dict[str, Pressure]
+
+
+def read_pressure(procfs: Path) -> dict[str, Pressure]:
+    """PSI per resource; empty where the kernel has none (older than 4.20, or psi=0)."""
+    found = {}
+    for resource in PSI_RESOURCES:
+        try:
+            found[resource] = parse_pressure((procfs / "pressure" / resource).read_text())
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except OSError as exc:
+            if exc.errno == errno.EOPNOTSUPP:  # built in but disabled (psi=0)
+                continue
+            raise
+    return found
+
+
+def read_host(procfs: Path, ticks_per_second: int) -> HostSample:
+    stat = (procfs / "stat").read_text()
+    return HostSample(
+        cpu_seconds=parse_cpu_seconds(stat, ticks_per_second),
+        cpus=count_cpus(stat),
+        load=parse_loadavg((procfs / "loadavg").read_text()),
+        memory=parse_meminfo((procfs / "meminfo").read_text()),
+        pressure=read_pressure(procfs),
+    )

@@ -1,0 +1,100 @@
+"""Which QEMU process runs which libvirt domain.
+
+libvirt writes `<run dir>/<domain>.pid` for every running QEMU domain; the process's own
+command line carries `-name guest=<domain>`, which confirms a pid file is not stale.
+`PidIndex` remembers pids after their domain stopped, so a kernel OOM record that is read
+after libvirt removed the pid file still names the domain.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections import OrderedDict
+from pathlib import Path
+
+_UNITS = {"": 1 << 20, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+_SIZE = re.compile(r"^(\d+)([bkmgt]?)$", re.IGNORECASE)
+
+
+def parse_pidfile(text: str) -> int | None:
+    stripped = text.strip()
+    return int(stripped) if stripped.isascii() and stripped.isdigit() and int(stripped) > 0 else None
+
+
+def guest_name(argv: list[str]) -> str | None:
+    """`-name guest=web,debug-threads=on` or the older `-name web` -> `web`.
+
+    QEMU escapes a comma inside an option value as `,,`.
+    """
+    for flag, value in itertools.pairwise(argv):
+        if flag != "-name":
+            continue
+        options = re.split(r"(?<!,),(?!,)", value)
+        for option in options:
+            if option.startswith("guest="):
+                return option.removeprefix("guest=").replace(",,", ",")
+        if options and "=" not in options[0]:
+            return options[0].replace(",,", ",")
+    return None
+
+
+def guest_memory_bytes(argv: list[str]) -> int | None:
+    """Guest RAM from `-m 128`, `-m 512M` or `-m size=131072k,slots=16,maxmem=...` (default unit MiB)."""
+    for flag, value in itertools.pairwise(argv):
+        if flag != "-m":
+            continue
+        size = value.split(",", 1)[0].removeprefix("size=")
+        match = _SIZE.match(size)
+        if match:
+            return int(match.group(1)) * _UNITS[match.group(2).lower()]
+    return None
+
+
+def read_cmdline(procfs: Path, pid: int) -> list[str] | None:
+    try:
+        raw = (procfs / str(pid) / "cmdline").read_bytes()
+    except OSError:
+        return None
+    return raw.decode("utf-8", "replace").rstrip("\0").split("\0") if raw else None
+
+
+def running_domains(run_dir: Path, procfs: Path) -> dict[str, int]:
+    """domain -> pid of its QEMU process, for pid files whose process still runs that domain."""
+    found: dict[str, int] = {}
+    try:
+        pidfiles = sorted(run_dir.glob("*.pid"))
+    except OSError:
+        return found
+    for pidfile in pidfiles:
+        domain = pidfile.name.removesuffix(".pid")
+        if domain == "driver":  # libvirt's own virtqemud/libvirtd pid lives here too
+            continue
+        try:
+            pid = parse_pidfile(pidfile.read_text())
+        except (OSError, UnicodeDecodeError):
+            continue
+        if pid is None:
+            continue
+        argv = read_cmdline(procfs, pid)
+        if argv is not None and guest_name(argv) == domain:
+            found[domain] = pid
+    return found
+
+
+class PidIndex:
+    """pid -> domain for current and recently stopped domains (bounded)."""
+
+    def __init__(self, remembered: int = 4096) -> None:
+        self._domains: OrderedDict[int, str] = OrderedDict()
+        self._remembered = remembered
+
+    def update(self, running: dict[str, int]) -> None:
+        for domain, pid in running.items():
+            self._domains[pid] = domain
+            self._domains.move_to_end(pid)
+        while len(self._domains) > self._remembered:
+            self._domains.popitem(last=False)
+
+    def domain(self, pid: int) -> str | None:
+        return self._domains.get(pid)

@@ -1,0 +1,125 @@
+"""The QEMU collector on real domains: their QEMU processes, and error lines written into
+their real logs (with virtlogd's rename rotation and logrotate's copytruncate)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import psutil
+import pytest
+from scrape import exporter, get, series
+
+from exporter.host.qemu_logs import classify_line
+from exporter.host.qemu_pids import guest_memory_bytes, guest_name, parse_pidfile
+
+LOG_DIR = Path("/var/log/libvirt/qemu")
+QEMU_ONLY = ("--collector.qemu", "--no-collector.libvirt", "--no-collector.config", "--no-collector.smart",
+             "--no-collector.kernel", "--no-collector.thermal", "--no-collector.edac", "--no-collector.kvm")
+
+
+@pytest.mark.parametrize(("line", "kind"), [
+    ("2026-11-26T09:45:23.562157Z qemu-system-x86_64: terminating on signal 15 from pid 1234 "
+     "(/usr/sbin/libvirtd)", "terminated_by_signal"),
+    ("qemu-system-x86_64: -device vfio-pci,host=0000:3b:00.0: vfio 0000:3b:00.0: failed to setup "
+     "container for group 42: Failed to set iommu for container: Operation not permitted", "device_error"),
+    ("qemu-system-x86_64: -blockdev {...}: Could not open '/var/lib/libvirt/images/x.qcow2': "
+     "Permission denied", "device_error"),
+    ("qemu-system-x86_64: Duplicate ID 'net0' for device", "device_error"),
+    ("block I/O error in device 'drive-virtio-disk0': Input/output error (5)", "io_error"),
+    ("qemu-system-x86_64: load of migration failed: Invalid argument", "migration_failure"),
+    ("2026-11-26T09:45:23.562157Z qemu-system-x86_64: warning: host doesn't support requested "
+     "feature: CPUID.01H:ECX.pni [bit 0]", None),
+    ("2026-11-26 09:45:23.531+0000: starting up libvirt version: 9.0.0", None),
+])
+def test_classify_qemu_log_lines(line: str, kind: str | None) -> None:
+    assert classify_line(line) == kind
+
+
+@pytest.mark.parametrize(("argv", "name", "memory"), [
+    (["qemu-system-x86_64", "-name", "guest=web,debug-threads=on", "-m", "128"], "web", 128 << 20),
+    (["qemu-kvm", "-name", "old-style", "-m", "size=4194304k,slots=16,maxmem=8G"], "old-style", 4 << 30),
+    (["qemu-system-x86_64", "-name", "guest=a,,b,debug-threads=on", "-m", "2G"], "a,b", 2 << 30),
+    (["qemu-system-x86_64", "-m", "512"], None, 512 << 20),
+    (["qemu-system-x86_64", "-name", "guest=x", "-m", "lots"], "x", None),
+])
+def test_guest_name_and_memory_from_the_command_line(argv: list[str], name: str | None,
+                                                     memory: int | None) -> None:
+    assert (guest_name(argv), guest_memory_bytes(argv)) == (name, memory)
+
+
+@pytest.mark.parametrize(("text", "pid"), [("1234\n", 1234), ("", None), ("0", None), ("12a", None),
+                                           ("١٢", None)])
+def test_parse_pidfile(text: str, pid: int | None) -> None:
+    assert parse_pidfile(text) == pid
+
+
+def test_qemu_process_of_a_real_domain(domains) -> None:  # type: ignore[no-untyped-def]
+    dom = domains.create("proc", memory_mib=64)
+    name = dom.name()
+    pid = int(Path(f"/run/libvirt/qemu/{name}.pid").read_text())
+    with exporter(*QEMU_ONLY) as running:
+        samples = running.scrape()
+    rss = get(samples, "kvm_domain_qemu_resident_memory_bytes", domain=name)
+    assert rss is not None
+    assert abs(rss - psutil.Process(pid).memory_info().rss) < 0.2 * rss
+    assert get(samples, "kvm_domain_qemu_guest_memory_bytes", domain=name) == 64 << 20
+    overhead = get(samples, "kvm_domain_qemu_memory_overhead_bytes", domain=name)
+    assert overhead is not None and 0 < overhead < rss
+    assert (get(samples, "kvm_domain_qemu_threads", domain=name) or 0) >= 2
+    assert (get(samples, "kvm_domain_qemu_open_fds", domain=name) or 0) > 3
+    assert (get(samples, "kvm_domain_qemu_cpu_seconds_total", domain=name, mode="system") or 0) > 0
+    assert get(samples, "kvm_domain_qemu_read_bytes_total", domain=name) is not None
+
+
+def append(path: Path, line: str) -> None:
+    with path.open("a") as log:
+        log.write(line + "\n")
+
+
+def test_errors_in_a_real_domain_log_count_once_across_rotations(domains) -> None:  # type: ignore[no-untyped-def]
+    dom = domains.create("log")
+    name = dom.name()
+    log, rotated = LOG_DIR / f"{name}.log", LOG_DIR / f"{name}.log.1"
+    append(log, "qemu-system-x86_64: Duplicate ID 'net0' for device")  # before the exporter: old news
+    try:
+        with exporter(*QEMU_ONLY) as running:
+            def errors() -> dict[str, float | None]:
+                samples = running.scrape()
+                return {s["kind"]: get(samples, "kvm_domain_qemu_log_errors_total", **s)
+                        for s in series(samples, "kvm_domain_qemu_log_errors_total", domain=name)}
+
+            assert errors() == {"device_error": 0, "io_error": 0, "migration_failure": 0,
+                                "terminated_by_signal": 0}
+            append(log, "block I/O error in device 'drive-virtio-disk0': Input/output error (5)")
+            append(log, "qemu-system-x86_64: terminating on signal 15 from pid 1 (/usr/sbin/libvirtd)")
+            assert errors() == {"device_error": 0, "io_error": 1, "migration_failure": 0,
+                                "terminated_by_signal": 1}
+            assert errors()["io_error"] == 1  # never re-read
+
+            # virtlogd's rotation: a last line lands in the old file, which is renamed to .1
+            append(log, "qemu-system-x86_64: vfio 0000:3b:00.0: failed to setup container")
+            log.rename(rotated)
+            append(log, "qemu-system-x86_64: load of migration failed: Invalid argument")
+            assert errors() == {"device_error": 1, "io_error": 1, "migration_failure": 1,
+                                "terminated_by_signal": 1}
+
+            # logrotate's copytruncate (libvirt's packaged default)
+            append(log, "padding line so the truncated file is shorter than our offset " * 3)
+            assert errors()["io_error"] == 1
+            shutil.copy(log, LOG_DIR / f"{name}.log.copy")
+            with log.open("r+") as handle:
+                handle.truncate(0)
+            append(log, "block I/O error in device 'drive-virtio-disk0': No space left on device (28)")
+            assert errors() == {"device_error": 1, "io_error": 2, "migration_failure": 1,
+                                "terminated_by_signal": 1}
+    finally:
+        for leftover in (rotated, LOG_DIR / f"{name}.log.copy"):
+            leftover.unlink(missing_ok=True)
+
+
+def test_unreadable_log_dir_is_reported(tmp_path: Path) -> None:
+    with exporter(*QEMU_ONLY, f"--qemu.log-dir={tmp_path / 'missing'}") as running:
+        samples = running.scrape()
+    assert get(samples, "kvm_qemu_logs_readable") == 0
+    assert get(samples, "kvm_scrape_collector_success", collector="qemu") == 1
