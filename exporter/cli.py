@@ -112,6 +112,22 @@ def build_parser() -> argparse.ArgumentParser:
     add("--libvirt.parallel-calls", dest="libvirt_parallel_calls", type=_positive_int,
         default=4, help="Bulk stats calls issued in parallel, each on a share of the domains "
         "(default %(default)s).")
+    add("--network.device-include", dest="network_device_include", type=_regex, default="",
+        help="Only interfaces whose name matches this regular expression get per-interface series.")
+    add("--network.device-exclude", dest="network_device_exclude", type=_regex, default="",
+        help="Leave out the per-interface series of interfaces matching this regular expression "
+        "(e.g. '^(tap|veth)' on a host with churning taps).")
+    add("--network.ethtool", dest="network_ethtool", action=argparse.BooleanOptionalAction, default=True,
+        help="Read broadcast counters from ethtool statistics of the exporter's own network "
+        "namespace (turn off when --path.sysfs shows another namespace).")
+    add("--ovs.vsctl-path", dest="ovs_vsctl_path", default="ovs-vsctl",
+        help="ovs-vsctl to run (default %(default)s).")
+    add("--ovs.db", dest="ovs_db", default="",
+        help="OVSDB to ask, e.g. unix:/run/openvswitch/db.sock (default: ovs-vsctl's own).")
+    add("--ovs.interval", dest="ovs_interval", type=_duration, default="30s",
+        help="How often ovs-vsctl runs, in the background (default 30s).")
+    add("--ovs.timeout", dest="ovs_timeout", type=_duration, default="10s",
+        help="Time one ovs-vsctl run may take before it is killed (default 10s).")
     add("--collector.timeout", dest="collector_timeout", type=_duration, default="8s",
         help="Time a collector may take per scrape before it counts as failed (default 8s).")
     add("--log.level", dest="log_level", default="info",
@@ -158,6 +174,13 @@ def parse_settings(argv: Sequence[str] | None = None) -> Settings:
         smartctl_device_include=args.smartctl_device_include,
         smartctl_device_exclude=args.smartctl_device_exclude,
         libvirt_parallel_calls=args.libvirt_parallel_calls,
+        network_device_include=args.network_device_include,
+        network_device_exclude=args.network_device_exclude,
+        network_ethtool=args.network_ethtool,
+        ovs_vsctl_path=args.ovs_vsctl_path,
+        ovs_db=args.ovs_db,
+        ovs_interval=args.ovs_interval,
+        ovs_timeout=args.ovs_timeout,
         collector_timeout=args.collector_timeout,
         collectors=enabled,
         log_level=args.log_level,

@@ -31,6 +31,13 @@ class Settings:
     smartctl_device_include: str = ""
     smartctl_device_exclude: str = ""
     libvirt_parallel_calls: int = 4
+    network_device_include: str = ""
+    network_device_exclude: str = ""
+    network_ethtool: bool = True
+    ovs_vsctl_path: str = "ovs-vsctl"
+    ovs_db: str = ""
+    ovs_interval: float = 30.0
+    ovs_timeout: float = 10.0
     collector_timeout: float = 8.0
     collectors: frozenset[str] = frozenset()
     log_level: str = "info"

@@ -32,7 +32,9 @@ class SysfsReader:
     def path(self, relative: str | Path) -> Path:
         return self.root / relative
 
-    def read_str(self, path: Path) -> str | None:
+    def read_str(self, path: Path, invalid_is_missing: bool = False) -> str | None:
+        """`invalid_is_missing`: EINVAL means "no value now" (a network link's carrier or
+        speed while it is down), not a broken file."""
         try:
             with open(path, "rb") as handle:
                 raw = handle.read(4096)
@@ -41,6 +43,8 @@ class SysfsReader:
         except OSError as exc:
             if exc.errno in (errno.ENOENT, errno.ENODEV, errno.ENXIO):
                 return None  # vanished between listing and reading: optional
+            if invalid_is_missing and exc.errno == errno.EINVAL:
+                return None
             self.errors += 1
             return None
         try:
@@ -49,8 +53,8 @@ class SysfsReader:
             self.errors += 1
             return None
 
-    def read_int(self, path: Path) -> int | None:
-        text = self.read_str(path)
+    def read_int(self, path: Path, invalid_is_missing: bool = False) -> int | None:
+        text = self.read_str(path, invalid_is_missing)
         if text is None:
             return None
         try:

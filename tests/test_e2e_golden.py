@@ -48,7 +48,7 @@ def exporter_url(tmp_path: Path) -> Iterator[str]:
         f"--libvirt.config-dir={FIXTURES / 'libvirt-config'}", "--collector.libvirt",
         "--collector.process", "--collector.thermal", "--collector.edac", "--collector.smart",
         "--collector.kvm", "--collector.host", "--collector.kernel", "--collector.qemu",
-        "--collector.config"]
+        "--collector.config", "--collector.network", "--no-network.ethtool"]
     url = f"http://127.0.0.1:{port}"
     with serving(command, f"{url}/-/ready", env={**os.environ, "FAKE_SMARTCTL_DIR": str(fake)}):
         yield url

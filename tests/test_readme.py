@@ -15,6 +15,14 @@ from exporter.collectors.edac import edac_families
 from exporter.collectors.host import host_families
 from exporter.collectors.kernel import KernelEvents, event_families, vmstat_families
 from exporter.collectors.kvm import readiness_families
+from exporter.collectors.network import (
+    bond_families,
+    bridge_families,
+    broadcast_family,
+    link_families,
+    procnet_families,
+)
+from exporter.collectors.ovs import ovs_families
 from exporter.collectors.process import ProcessSample, process_families
 from exporter.collectors.qemu import log_families
 from exporter.collectors.qemu import process_families as qemu_process_families
@@ -32,6 +40,9 @@ from exporter.http import build_info
 from exporter.libvirt.families import BLOCK_FIELDS, DOMAIN_FIELDS, build_families
 from exporter.libvirt.snapshot import DomainRecord, LibvirtSnapshot
 from exporter.metrics import gauge, render
+from exporter.network.links import Bridge, DeviceFilter, Links, read_links
+from exporter.network.ovs import parse_vsctl
+from exporter.network.procnet import read_procnet
 from exporter.sysfs import SysfsReader
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
@@ -74,6 +85,12 @@ def every_family_name() -> set[str]:
     families += log_families({("d", "io_error"): 1}, True)
     families += config_families(ConfigSnapshot([ConfigFile("qemu.conf", "conf", (1, 1, 1), "", "", 1.0)],
                                                {"d": True}))
+    links = read_links(SysfsReader(FIXTURES / "sysfs" / "sys"))
+    families += link_families(links, DeviceFilter()) + bridge_families(
+        Links(links.links, [Bridge("br", [links.links[0].device])], links.bonds)) + bond_families(links)
+    families += procnet_families(read_procnet(FIXTURES / "procfs"))
+    families.append(broadcast_family({("eth0", "rx_broadcast"): 1}, DeviceFilter()))
+    families += ovs_families(parse_vsctl((FIXTURES / "ovs" / "ovs-vsctl-3.1-netdev.json").read_text()))
     text = render(families)
     return set(re.findall(r"^# TYPE (\S+)", text, re.M))
 

@@ -10,12 +10,12 @@ text output, has no per-call timeout or kill, and wakes sleeping disks (no `--no
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 import time
 
 from exporter.collector import register
+from exporter.commands import CommandError, Periodic, run_command
 from exporter.hardware.smart import (
     DeviceResult,
     ScanDevice,
@@ -47,17 +47,8 @@ class SmartPoller:
         self.exclude = _optional_regex(settings.smartctl_device_exclude)
         self.results: dict[str, DeviceResult] = {}
         self.discovery_error = ""
-        self.first_round = asyncio.Event()
+        self.background = Periodic("smartctl", self.poll_once, self.interval)
         self._limit = asyncio.Semaphore(4)
-
-    async def run_forever(self) -> None:
-        while True:
-            try:
-                await self.poll_once()
-            except Exception:
-                log.exception("smartctl poll failed")
-            self.first_round.set()
-            await asyncio.sleep(self.interval)
 
     async def poll_once(self) -> None:
         devices = self.explicit or await self.discover()
@@ -111,27 +102,9 @@ class SmartPoller:
 
     async def run(self, args: list[str]) -> tuple[int, str]:
         try:
-            process = await asyncio.create_subprocess_exec(
-                self.smartctl, *args, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.DEVNULL, stdin=asyncio.subprocess.DEVNULL)
-        except OSError as exc:
-            raise SmartctlError("exec_failed") from exc
-        try:
-            async with asyncio.timeout(self.timeout):
-                stdout, _ = await process.communicate()
-        except TimeoutError:
-            await _kill(process)
-            raise SmartctlError("timeout") from None
-        except asyncio.CancelledError:  # shutdown: never leave smartctl behind, stay cancelled
-            await _kill(process)
-            raise
-        return process.returncode or 0, stdout.decode("utf-8", errors="replace")
-
-
-async def _kill(process: asyncio.subprocess.Process) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        process.kill()
-    await process.wait()
+            return await run_command([self.smartctl, *args], self.timeout)
+        except CommandError as exc:
+            raise SmartctlError(str(exc)) from exc
 
 
 def _optional_regex(pattern: str) -> re.Pattern[str] | None:
@@ -149,12 +122,10 @@ class SmartCollector:
 
     def __init__(self, poller: SmartPoller) -> None:
         self.poller = poller
-        self._task: asyncio.Task[None] | None = None
 
     async def collect(self) -> list[Family]:
-        if self._task is None:
-            self._task = asyncio.ensure_future(self.poller.run_forever())
-        await self.poller.first_round.wait()
+        self.poller.background.start()
+        await self.poller.background.ready.wait()
         discovery = gauge("smart_discovery_up", "Whether the last `smartctl --scan-open` worked (1) "
                           "or failed (0); failed scans keep the devices known before.")
         discovery.add((), 0 if self.poller.discovery_error else 1)
@@ -162,10 +133,7 @@ class SmartCollector:
         return [discovery, *smart_families(results)]
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self.poller.background.stop()
 
 
 @register("smart", default_enabled=True,

@@ -263,6 +263,9 @@ class _DomainFamilies:
         self.nic_info = gauge("domain_interface_info", "Descriptive data of a domain vNIC, as labels.",
                               ["domain", "target", "mac", "type", "source_bridge",
                                "source_network", "model"])
+        self.nic_bridge = gauge("domain_interface_bridge_info", "The bridge (Linux or Open vSwitch) "
+                                "a domain vNIC is plugged into; join on bridge to name the VMs a "
+                                "bridge or uplink failure cuts off.", ["domain", "target", "bridge"])
         self.job = gauge("domain_job_info", "A job (migration, save, dump, backup, ...) runs on "
                          "the domain; its type and operation as labels.", ["domain", "type", "operation"])
         self.disk_error = gauge("domain_disk_error", "The domain reports an I/O error on the "
@@ -278,6 +281,7 @@ class _DomainFamilies:
         yield self.block_info
         yield from self.nics.values()
         yield self.nic_info
+        yield self.nic_bridge
         yield self.job
         yield from self.jobs.values()
         yield self.disk_error
@@ -315,6 +319,8 @@ def _add_domain(acc: _DomainFamilies, record: DomainRecord) -> None:
         for nic in xml.interfaces:
             acc.nic_info.add((name, nic.target, nic.mac, nic.type, nic.source_bridge,
                               nic.source_network, nic.model), 1)
+            if nic.source_bridge:
+                acc.nic_bridge.add((name, nic.target, nic.source_bridge), 1)
     else:
         acc.info.add((name, record.uuid, "", "", ""), 1)
     _add_stats(acc, name, stats)
