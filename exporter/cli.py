@@ -120,6 +120,29 @@ def build_parser() -> argparse.ArgumentParser:
     add("--network.ethtool", dest="network_ethtool", action=argparse.BooleanOptionalAction, default=True,
         help="Read broadcast counters from ethtool statistics of the exporter's own network "
         "namespace (turn off when --path.sysfs shows another namespace).")
+    add("--vdisk.qemu-img-path", dest="vdisk_qemu_img_path", default="qemu-img",
+        help="qemu-img to check disk images with (default %(default)s).")
+    add("--vdisk.check-interval", dest="vdisk_check_interval", type=_duration, default="1h",
+        help="How often every qcow2/vmdk/... image is checked, in the background (default 1h).")
+    add("--vdisk.check-timeout", dest="vdisk_check_timeout", type=_duration, default="5m",
+        help="Time one qemu-img check may take before it is killed (default 5m).")
+    add("--iscsi.iscsiadm-path", dest="iscsi_iscsiadm_path", default="iscsiadm",
+        help="iscsiadm to run for session counters (default %(default)s).")
+    add("--iscsi.nodes-dir", dest="iscsi_nodes_dir", default=None,
+        help="open-iscsi's node database (default <path.rootfs>/etc/iscsi/nodes).")
+    add("--iscsi.interval", dest="iscsi_interval", type=_duration, default="30s",
+        help="How often iscsiadm reads session counters, in the background (default 30s).")
+    add("--iscsi.timeout", dest="iscsi_timeout", type=_duration, default="10s",
+        help="Time one iscsiadm run may take before it is killed (default 10s).")
+    add("--zfs.zpool-path", dest="zfs_zpool_path", default="zpool",
+        help="zpool to run (default %(default)s).")
+    add("--zfs.zfs-path", dest="zfs_zfs_path", default="zfs", help="zfs to run (default %(default)s).")
+    add("--zfs.interval", dest="zfs_interval", type=_duration, default="60s",
+        help="How often zpool/zfs run, in the background (default 60s).")
+    add("--zfs.timeout", dest="zfs_timeout", type=_duration, default="30s",
+        help="Time one zpool/zfs run may take before it is killed (default 30s).")
+    add("--zfs.snapshot-dataset-include", dest="zfs_snapshot_dataset_include", type=_regex, default="",
+        help="Only datasets matching this regular expression get snapshot series (default: all).")
     add("--ovs.vsctl-path", dest="ovs_vsctl_path", default="ovs-vsctl",
         help="ovs-vsctl to run (default %(default)s).")
     add("--ovs.db", dest="ovs_db", default="",
@@ -177,6 +200,18 @@ def parse_settings(argv: Sequence[str] | None = None) -> Settings:
         network_device_include=args.network_device_include,
         network_device_exclude=args.network_device_exclude,
         network_ethtool=args.network_ethtool,
+        vdisk_qemu_img_path=args.vdisk_qemu_img_path,
+        vdisk_check_interval=args.vdisk_check_interval,
+        vdisk_check_timeout=args.vdisk_check_timeout,
+        iscsi_iscsiadm_path=args.iscsi_iscsiadm_path,
+        iscsi_nodes_dir=args.iscsi_nodes_dir or _under(args.path_rootfs, "etc/iscsi/nodes"),
+        iscsi_interval=args.iscsi_interval,
+        iscsi_timeout=args.iscsi_timeout,
+        zfs_zpool_path=args.zfs_zpool_path,
+        zfs_zfs_path=args.zfs_zfs_path,
+        zfs_interval=args.zfs_interval,
+        zfs_timeout=args.zfs_timeout,
+        zfs_snapshot_dataset_include=args.zfs_snapshot_dataset_include,
         ovs_vsctl_path=args.ovs_vsctl_path,
         ovs_db=args.ovs_db,
         ovs_interval=args.ovs_interval,

@@ -62,6 +62,12 @@ TOUCH_64M_ON_SIGNAL = bytes.fromhex(
 TOUCH_SIGNAL_OFFSET = SECTOR  # CHS sector 2 is the second sector of the disk
 
 
+def file_disk(path: Path | str, target: str, fmt: str = "qcow2") -> str:
+    """A second disk for `extra_devices`."""
+    return (f"<disk type='file' device='disk'><driver name='qemu' type='{fmt}'/>"
+            f"<source file='{escape(str(path))}'/><target dev='{target}' bus='virtio'/></disk>")
+
+
 def boot_image(path: Path, program: bytes, size: int = 1024 * 1024) -> Path:
     sector = program.ljust(SECTOR - len(BOOT_SIGNATURE), b"\0") + BOOT_SIGNATURE
     path.write_bytes(sector + bytes(size - SECTOR))
@@ -78,6 +84,7 @@ def domain_xml(
     bridge: str | None = None,
     tap: str | None = None,
     title: str = "",
+    extra_devices: str = "",
 ) -> str:
     nic = ""
     if bridge:
@@ -101,6 +108,7 @@ def domain_xml(
       <serial>kvmx-{abs(hash(name)) % 10**8}</serial>
     </disk>
     {nic}
+    {extra_devices}
     <memballoon model='virtio'><stats period='2'/></memballoon>
   </devices>
 </domain>"""

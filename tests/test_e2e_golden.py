@@ -19,13 +19,15 @@ import pytest
 from domstats_fixtures import FIXTURES, LIBVIRT_FIXTURES
 from promtool import check_metrics
 from scrape import free_port, serving
+from storage_fakes import build_fake_storage
 from test_smart import FAKE, build_fake_smartctl
 
 GOLDEN = FIXTURES / "e2e-output.prom"
 # The test driver derives domain CPU times from the clock; they differ by run.
 VOLATILE_VALUES = re.compile(
     r"^(kvm_scrape_collector_duration_seconds|kvm_exporter_process_\w+|kvm_domain_cpu_\w+"
-    r"|kvm_smart_device_last_success_timestamp_seconds|kvm_libvirt_config_file_modified_time_seconds)"
+    r"|kvm_smart_device_last_success_timestamp_seconds|kvm_libvirt_config_file_modified_time_seconds"
+    r"|kvm_zfs_last_success_timestamp_seconds)"
     r"(\{[^}]*\})? .*$", re.M)
 VERSION_LABELS = re.compile(r'((?:python_version|libvirt_version|version)=)"[^"]*"')
 
@@ -39,6 +41,7 @@ def normalise(text: str) -> str:
 def exporter_url(tmp_path: Path) -> Iterator[str]:
     port = free_port()
     fake = build_fake_smartctl(tmp_path, hang=False)
+    storage, storage_flags = build_fake_storage(tmp_path)
     uri = f"test://{LIBVIRT_FIXTURES / 'test-node.xml'}"
     command = [
         sys.executable, "-m", "exporter", f"--web.listen-address=127.0.0.1:{port}",
@@ -48,9 +51,11 @@ def exporter_url(tmp_path: Path) -> Iterator[str]:
         f"--libvirt.config-dir={FIXTURES / 'libvirt-config'}", "--collector.libvirt",
         "--collector.process", "--collector.thermal", "--collector.edac", "--collector.smart",
         "--collector.kvm", "--collector.host", "--collector.kernel", "--collector.qemu",
-        "--collector.config", "--collector.network", "--no-network.ethtool"]
+        "--collector.config", "--collector.network", "--no-network.ethtool", "--collector.mdraid",
+        "--collector.zfs", "--collector.iscsi", "--collector.storage", *storage_flags]
     url = f"http://127.0.0.1:{port}"
-    with serving(command, f"{url}/-/ready", env={**os.environ, "FAKE_SMARTCTL_DIR": str(fake)}):
+    env = {**os.environ, "FAKE_SMARTCTL_DIR": str(fake), "FAKE_STORAGE_DIR": str(storage)}
+    with serving(command, f"{url}/-/ready", env=env):
         yield url
 
 

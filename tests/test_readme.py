@@ -13,8 +13,10 @@ from exporter.collector import Outcome, outcome_families
 from exporter.collectors.config import ConfigSnapshot, config_families
 from exporter.collectors.edac import edac_families
 from exporter.collectors.host import host_families
+from exporter.collectors.iscsi import IscsiSnapshot, IscsiStatsPoller, session_families, stats_families
 from exporter.collectors.kernel import KernelEvents, event_families, vmstat_families
 from exporter.collectors.kvm import readiness_families
+from exporter.collectors.mdraid import MdSnapshot, md_families
 from exporter.collectors.network import (
     bond_families,
     bridge_families,
@@ -26,7 +28,13 @@ from exporter.collectors.ovs import ovs_families
 from exporter.collectors.process import ProcessSample, process_families
 from exporter.collectors.qemu import log_families
 from exporter.collectors.qemu import process_families as qemu_process_families
+from exporter.collectors.storage import Disk, Pool, StorageSnapshot, disk_families
+from exporter.collectors.storage import pool_families as storage_pool_families
+from exporter.collectors.storage import snapshot_families as vdisk_snapshot_families
 from exporter.collectors.thermal import thermal_families
+from exporter.collectors.zfs import ZfsState, kstat_families
+from exporter.collectors.zfs import pool_families as zfs_pool_families
+from exporter.collectors.zfs import snapshot_families as zfs_snapshot_families
 from exporter.hardware.edac import read_edac
 from exporter.hardware.kvm_ready import read_readiness
 from exporter.hardware.smart import DeviceResult, parse_json_object, smart_families
@@ -39,10 +47,15 @@ from exporter.host.qemu_procs import QemuProcess
 from exporter.http import build_info
 from exporter.libvirt.families import BLOCK_FIELDS, DOMAIN_FIELDS, build_families
 from exporter.libvirt.snapshot import DomainRecord, LibvirtSnapshot
-from exporter.metrics import gauge, render
+from exporter.metrics import Family, gauge, render
 from exporter.network.links import Bridge, DeviceFilter, Links, read_links
 from exporter.network.ovs import parse_vsctl
 from exporter.network.procnet import read_procnet
+from exporter.settings import Settings
+from exporter.storage.iscsi import NodeRecord, parse_session_stats, read_sessions
+from exporter.storage.mdraid import MdSysfs, parse_mdstat
+from exporter.storage.vdisk import CheckResult
+from exporter.storage.zfs import parse_get, parse_status_json, read_kstats
 from exporter.sysfs import SysfsReader
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
@@ -91,8 +104,31 @@ def every_family_name() -> set[str]:
     families += procnet_families(read_procnet(FIXTURES / "procfs"))
     families.append(broadcast_family({("eth0", "rx_broadcast"): 1}, DeviceFilter()))
     families += ovs_families(parse_vsctl((FIXTURES / "ovs" / "ovs-vsctl-3.1-netdev.json").read_text()))
+    families += storage_families()
     text = render(families)
     return set(re.findall(r"^# TYPE (\S+)", text, re.M))
+
+
+def storage_families() -> list[Family]:
+    arrays = parse_mdstat((FIXTURES / "procfs" / "mdstat").read_text())
+    families = md_families(MdSnapshot([(a, MdSysfs("clean", 0, "idle", (1, 2))) for a in arrays]))
+    degraded = FIXTURES / "zfs" / "bitranox-proxmox-zpool-status-j-json-int-DEGRADED.json"
+    pools = parse_status_json(degraded.read_text())
+    properties = parse_get((FIXTURES / "zfs-fake" / "zpool" / "get.txt").read_text())
+    families += zfs_pool_families(ZfsState(pools=pools, properties=properties))
+    families += zfs_snapshot_families({"rpool/vm": (1, 1.0)})
+    families += kstat_families(read_kstats(FIXTURES / "procfs" / "spl" / "kstat" / "zfs"))
+    sessions = read_sessions(SysfsReader(FIXTURES / "sysfs" / "sys"))
+    families += session_families(IscsiSnapshot(sessions, [NodeRecord("t", "p", "default", "automatic")]))
+    poller = IscsiStatsPoller(Settings())
+    poller.stats = {"1": parse_session_stats((FIXTURES / "iscsiadm" / "session-stats.txt").read_text())}
+    poller.errors = {"1": "timeout"}
+    families += stats_families(sessions, poller)
+    disk = Disk("d", "vda", "/x", "qcow2", True, True, True, "rpool/x")
+    snapshot = StorageSnapshot([disk], {"d": (1, 1.0)}, [Pool("p", 2, 1, 1, 1, 1)])
+    families += disk_families(snapshot, {("d", "vda"): ("/x", CheckResult("ok", 0, 0, 0, 1, 1.0))})
+    families += vdisk_snapshot_families(snapshot) + storage_pool_families(snapshot)
+    return families
 
 
 def test_every_metric_is_documented() -> None:

@@ -4,18 +4,22 @@ from exporter.collectors import (
     config,
     edac,
     host,
+    iscsi,
     kernel,
     kvm,
     libvirt,
+    mdraid,
     network,
     ovs,
     process,
     qemu,
     smart,
+    storage,
     thermal,
+    zfs,
 )
 
 __all__ = [
-    "config", "edac", "host", "kernel", "kvm", "libvirt", "network", "ovs", "process", "qemu", "smart",
-    "thermal",
+    "config", "edac", "host", "iscsi", "kernel", "kvm", "libvirt", "mdraid", "network", "ovs", "process",
+    "qemu", "smart", "storage", "thermal", "zfs",
 ]

@@ -23,6 +23,7 @@ class SysfsCollector(Generic[T]):
         self._read = read
         self._build = build
         self._read_errors = 0
+        self.last: T | None = None
         self._flight: SingleFlight[T] = in_thread(self._read_counting_errors)
 
     def _read_counting_errors(self) -> T:
@@ -32,7 +33,8 @@ class SysfsCollector(Generic[T]):
         return snapshot
 
     async def collect(self) -> list[Family]:
-        families = self._build(await self._flight.run())
+        self.last = await self._flight.run()
+        families = self._build(self.last)
         errors = counter("collector_read_errors", "Values a collector found but could not read "
                          "or parse (skipped), since the exporter started.", ["collector"])
         errors.add((self.name,), self._read_errors)

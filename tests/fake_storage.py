@@ -1,0 +1,52 @@
+#!/usr/bin/env python3
+"""A stand-in for iscsiadm, zpool and zfs (named by its first argument) that replays
+captured outputs from $FAKE_STORAGE_DIR, so a test can swap a file to inject a fault:
+
+  iscsiadm/session-<sid>.txt   printed for `iscsiadm -m session -r <sid> -s`
+  zpool/status.json            printed for `zpool status -j ...`; without it `-j` is an
+                               unknown option (exit 2), as on OpenZFS < 2.3
+  zpool/status.txt             printed for `zpool status -p`
+  zpool/get.txt                printed for `zpool get -Hp ...`
+  zfs/snapshots.txt            printed for `zfs list -t snapshot ...`
+  <command>/hang               the command hangs until it is killed
+Every call is appended to calls.log.
+"""
+
+import os
+import sys
+import time
+from pathlib import Path
+
+root = Path(os.environ["FAKE_STORAGE_DIR"])
+command = sys.argv[1]  # the wrapper script named iscsiadm/zpool/zfs passes its name
+args = sys.argv[2:]
+with open(root / "calls.log", "a") as log:
+    log.write(f"{command} {' '.join(args)}\n")
+here = root / command
+if (here / "hang").exists():
+    time.sleep(3600)
+
+
+def replay(name: str, missing_status: int = 1) -> None:
+    path = here / name
+    if not path.exists():
+        sys.stderr.write(f"{command}: no such fixture {name}\n")
+        sys.exit(missing_status)
+    sys.stdout.write(path.read_text())
+    sys.exit(0)
+
+
+if command == "iscsiadm":
+    replay(f"session-{args[args.index('-r') + 1]}.txt", missing_status=21)
+elif command == "zpool" and args[0] == "status":
+    if "-j" in args:
+        if not (here / "status.json").exists():
+            sys.stderr.write("invalid option 'j'\n")
+            sys.exit(2)
+        replay("status.json")
+    replay("status.txt")
+elif command == "zpool" and args[0] == "get":
+    replay("get.txt")
+elif command == "zfs" and args[0] == "list":
+    replay("snapshots.txt")
+sys.exit(2)

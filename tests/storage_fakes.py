@@ -1,0 +1,31 @@
+"""Fake iscsiadm/zpool/zfs set up in a temp dir (see fake_storage.py), and the flags that
+point the exporter at them."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+from domstats_fixtures import FIXTURES
+
+FAKE = Path(__file__).parent / "fake_storage.py"
+
+
+def build_fake_storage(tmp_path: Path) -> tuple[Path, list[str]]:
+    """(FAKE_STORAGE_DIR, exporter flags) with the captured outputs in place."""
+    data = tmp_path / "fake-storage"
+    shutil.copytree(FIXTURES / "zfs-fake", data)
+    (data / "iscsiadm").mkdir()
+    stats = (FIXTURES / "iscsiadm" / "session-stats.txt").read_text()
+    for sid in ("1", "4"):
+        (data / "iscsiadm" / f"session-{sid}.txt").write_text(stats.replace("sid: 1", f"sid: {sid}"))
+    bin_dir = tmp_path / "fake-bin"
+    bin_dir.mkdir()
+    for command in ("iscsiadm", "zpool", "zfs"):
+        wrapper = bin_dir / command
+        wrapper.write_text(f"#!/bin/sh\nexec {sys.executable} {FAKE} {command} \"$@\"\n")
+        wrapper.chmod(0o755)
+    flags = [f"--iscsi.iscsiadm-path={bin_dir / 'iscsiadm'}", f"--zfs.zpool-path={bin_dir / 'zpool'}",
+             f"--zfs.zfs-path={bin_dir / 'zfs'}"]
+    return data, flags
