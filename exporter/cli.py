@@ -120,30 +120,30 @@ def build_parser() -> argparse.ArgumentParser:
     add("--network.ethtool", dest="network_ethtool", action=argparse.BooleanOptionalAction, default=True,
         help="Read broadcast counters from ethtool statistics of the exporter's own network "
         "namespace (turn off when --path.sysfs shows another namespace).")
-    add("--vdisk.qemu-img-path", dest="vdisk_qemu_img_path", default="qemu-img",
+    add("--qemu-img.path", dest="vdisk_qemu_img_path", default="qemu-img",
         help="qemu-img to check disk images with (default %(default)s).")
-    add("--vdisk.check-interval", dest="vdisk_check_interval", type=_duration, default="1h",
+    add("--qemu-img.check-interval", dest="vdisk_check_interval", type=_duration, default="1h",
         help="How often every qcow2/vmdk/... image is checked, in the background (default 1h).")
-    add("--vdisk.check-timeout", dest="vdisk_check_timeout", type=_duration, default="5m",
+    add("--qemu-img.check-timeout", dest="vdisk_check_timeout", type=_duration, default="5m",
         help="Time one qemu-img check may take before it is killed (default 5m).")
-    add("--iscsi.iscsiadm-path", dest="iscsi_iscsiadm_path", default="iscsiadm",
+    add("--iscsiadm.path", dest="iscsi_iscsiadm_path", default="iscsiadm",
         help="iscsiadm to run for session counters (default %(default)s).")
     add("--iscsi.nodes-dir", dest="iscsi_nodes_dir", default=None,
         help="open-iscsi's node database (default <path.rootfs>/etc/iscsi/nodes).")
-    add("--iscsi.interval", dest="iscsi_interval", type=_duration, default="30s",
+    add("--iscsiadm.interval", dest="iscsi_interval", type=_duration, default="30s",
         help="How often iscsiadm reads session counters, in the background (default 30s).")
-    add("--iscsi.timeout", dest="iscsi_timeout", type=_duration, default="10s",
+    add("--iscsiadm.timeout", dest="iscsi_timeout", type=_duration, default="10s",
         help="Time one iscsiadm run may take before it is killed (default 10s).")
-    add("--zfs.zpool-path", dest="zfs_zpool_path", default="zpool",
+    add("--zpool.path", dest="zfs_zpool_path", default="zpool",
         help="zpool to run (default %(default)s).")
-    add("--zfs.zfs-path", dest="zfs_zfs_path", default="zfs", help="zfs to run (default %(default)s).")
+    add("--zfs.path", dest="zfs_zfs_path", default="zfs", help="zfs to run (default %(default)s).")
     add("--zfs.interval", dest="zfs_interval", type=_duration, default="60s",
         help="How often zpool/zfs run, in the background (default 60s).")
     add("--zfs.timeout", dest="zfs_timeout", type=_duration, default="30s",
         help="Time one zpool/zfs run may take before it is killed (default 30s).")
     add("--zfs.snapshot-dataset-include", dest="zfs_snapshot_dataset_include", type=_regex, default="",
         help="Only datasets matching this regular expression get snapshot series (default: all).")
-    add("--ovs.vsctl-path", dest="ovs_vsctl_path", default="ovs-vsctl",
+    add("--ovs-vsctl.path", dest="ovs_vsctl_path", default="ovs-vsctl",
         help="ovs-vsctl to run (default %(default)s).")
     add("--ovs.db", dest="ovs_db", default="",
         help="OVSDB to ask, e.g. unix:/run/openvswitch/db.sock (default: ovs-vsctl's own).")

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A stand-in for iscsiadm, zpool and zfs (named by its first argument) that replays
+"""A stand-in for iscsiadm, zpool, zfs and ovs-vsctl (named by its first argument) that replays
 captured outputs from $FAKE_STORAGE_DIR, so a test can swap a file to inject a fault:
 
   iscsiadm/session-<sid>.txt   printed for `iscsiadm -m session -r <sid> -s`
@@ -8,6 +8,7 @@ captured outputs from $FAKE_STORAGE_DIR, so a test can swap a file to inject a f
   zpool/status.txt             printed for `zpool status -p`
   zpool/get.txt                printed for `zpool get -Hp ...`
   zfs/snapshots.txt            printed for `zfs list -t snapshot ...`
+  ovs-vsctl/tables.json        printed for `ovs-vsctl --format=json ... list Bridge/Port/Interface`
   <command>/hang               the command hangs until it is killed
 Every call is appended to calls.log.
 """
@@ -49,4 +50,6 @@ elif command == "zpool" and args[0] == "get":
     replay("get.txt")
 elif command == "zfs" and args[0] == "list":
     replay("snapshots.txt")
+elif command == "ovs-vsctl":
+    replay("tables.json")
 sys.exit(2)

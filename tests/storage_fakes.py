@@ -1,4 +1,4 @@
-"""Fake iscsiadm/zpool/zfs set up in a temp dir (see fake_storage.py), and the flags that
+"""Fake iscsiadm/zpool/zfs/ovs-vsctl set up in a temp dir (see fake_storage.py), and the flags that
 point the exporter at them."""
 
 from __future__ import annotations
@@ -22,10 +22,12 @@ def build_fake_storage(tmp_path: Path) -> tuple[Path, list[str]]:
         (data / "iscsiadm" / f"session-{sid}.txt").write_text(stats.replace("sid: 1", f"sid: {sid}"))
     bin_dir = tmp_path / "fake-bin"
     bin_dir.mkdir()
-    for command in ("iscsiadm", "zpool", "zfs"):
+    (data / "ovs-vsctl").mkdir()
+    shutil.copy(FIXTURES / "ovs" / "ovs-vsctl-3.1-netdev.json", data / "ovs-vsctl" / "tables.json")
+    for command in ("iscsiadm", "zpool", "zfs", "ovs-vsctl"):
         wrapper = bin_dir / command
         wrapper.write_text(f"#!/bin/sh\nexec {sys.executable} {FAKE} {command} \"$@\"\n")
         wrapper.chmod(0o755)
-    flags = [f"--iscsi.iscsiadm-path={bin_dir / 'iscsiadm'}", f"--zfs.zpool-path={bin_dir / 'zpool'}",
-             f"--zfs.zfs-path={bin_dir / 'zfs'}"]
+    flags = [f"--iscsiadm.path={bin_dir / 'iscsiadm'}", f"--zpool.path={bin_dir / 'zpool'}",
+             f"--zfs.path={bin_dir / 'zfs'}", f"--ovs-vsctl.path={bin_dir / 'ovs-vsctl'}"]
     return data, flags

@@ -27,7 +27,7 @@ GOLDEN = FIXTURES / "e2e-output.prom"
 VOLATILE_VALUES = re.compile(
     r"^(kvm_scrape_collector_duration_seconds|kvm_exporter_process_\w+|kvm_domain_cpu_\w+"
     r"|kvm_smart_device_last_success_timestamp_seconds|kvm_libvirt_config_file_modified_time_seconds"
-    r"|kvm_zfs_last_success_timestamp_seconds)"
+    r"|kvm_zfs_last_success_timestamp_seconds|kvm_ovs_last_success_timestamp_seconds)"
     r"(\{[^}]*\})? .*$", re.M)
 VERSION_LABELS = re.compile(r'((?:python_version|libvirt_version|version)=)"[^"]*"')
 
@@ -52,7 +52,7 @@ def exporter_url(tmp_path: Path) -> Iterator[str]:
         "--collector.process", "--collector.thermal", "--collector.edac", "--collector.smart",
         "--collector.kvm", "--collector.host", "--collector.kernel", "--collector.qemu",
         "--collector.config", "--collector.network", "--no-network.ethtool", "--collector.mdraid",
-        "--collector.zfs", "--collector.iscsi", "--collector.storage", *storage_flags]
+        "--collector.zfs", "--collector.iscsi", "--collector.storage", "--collector.ovs", *storage_flags]
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "FAKE_SMARTCTL_DIR": str(fake), "FAKE_STORAGE_DIR": str(storage)}
     with serving(command, f"{url}/-/ready", env=env):

@@ -196,7 +196,7 @@ def test_zfs_absent_runs_nothing(tmp_path: Path) -> None:
 
 # --- iSCSI ---------------------------------------------------------------------------
 
-ISCSI_FLAGS = ("--collector.iscsi", "--iscsi.interval=300ms", "--iscsi.timeout=2s")
+ISCSI_FLAGS = ("--collector.iscsi", "--iscsiadm.interval=300ms", "--iscsiadm.timeout=2s")
 
 
 def test_iscsi_sessions_expected_logins_and_counters(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from scrape import Samples, exporter, free_port, get, series
 
 STORAGE_ONLY = (
     "--collector.storage",
-    "--vdisk.check-interval=500ms",
+    "--qemu-img.check-interval=500ms",
     "--no-collector.smart",
     "--no-collector.config",
     "--no-collector.kernel",

@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+"""Generate the alerting bundle from alerts/bundle.py and a config.
+
+    python alerts/generate.py                          # the committed files, default config
+    python alerts/generate.py --config my.yml --out DIR   # your thresholds, selector, runbook URL
+
+Writes DIR/rules/{recording,<layer>}.rules.yml, DIR/runbooks/<Alert>.md and
+DIR/tests/<layer>.test.yml (`promtool test rules` cases). `--for` replaces every `for`
+(the end-to-end test uses it to fire alerts in seconds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from string import Template
+from typing import Any
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from bundle import ALERTS, RECORDS, Alert, Case, J  # noqa: E402
+
+LAYERS = ("hardware", "virtualization", "network", "storage", "capacity", "exporter")
+
+
+def load_config(path: Path | None) -> dict[str, Any]:
+    config: dict[str, Any] = yaml.safe_load((HERE / "config.yml").read_text())
+    if path is not None:
+        override = yaml.safe_load(path.read_text()) or {}
+        unknown = set(override) - set(config) | set(override.get("thresholds", {})) - set(
+            config["thresholds"]
+        )
+        if unknown:
+            raise SystemExit(f"{path}: unknown settings {sorted(unknown)}")
+        thresholds = {**config["thresholds"], **override.pop("thresholds", {})}
+        config = {**config, **override, "thresholds": thresholds}
+    return config
+
+
+def expression(template: str, config: dict[str, Any]) -> str:
+    values = {
+        "sel": config["selector"],
+        "ssd_pool_matcher": config["ssd_pool_matcher"],
+        **config["thresholds"],
+    }
+    return Template(template).substitute(values)
+
+
+def runbook_url(alert: Alert, config: dict[str, Any]) -> str:
+    return f"{config['runbook_base_url'].rstrip('/')}/{alert.name}.md"
+
+
+def alert_rule(alert: Alert, config: dict[str, Any], for_override: str | None) -> dict[str, Any]:
+    return {
+        "alert": alert.name,
+        "expr": expression(alert.expr, config),
+        "for": for_override or alert.for_,
+        "labels": {
+            "severity": alert.severity,
+            "layer": alert.layer,
+            "fault": alert.fault,
+            **alert.extra_labels,
+        },
+        "annotations": {
+            "summary": alert.summary,
+            "description": alert.description,
+            "runbook_url": runbook_url(alert, config),
+        },
+    }
+
+
+def rule_files(config: dict[str, Any], for_override: str | None = None) -> dict[str, dict[str, Any]]:
+    files = {
+        "recording.rules.yml": {
+            "groups": [
+                {
+                    "name": "kvm-exporter.recording",
+                    "rules": [{"record": r.record, "expr": expression(r.expr, config)} for r in RECORDS],
+                }
+            ]
+        }
+    }
+    for layer in LAYERS:
+        rules = [alert_rule(a, config, for_override) for a in ALERTS if a.layer == layer]
+        files[f"{layer}.rules.yml"] = {"groups": [{"name": f"kvm-exporter.{layer}", "rules": rules}]}
+    return files
+
+
+def test_case(alert: Alert, case: Case, config: dict[str, Any]) -> dict[str, Any]:
+    expected = []
+    if case.labels is not None:
+        labels = dict(label.split("=", 1) for label in J.split(","))
+        labels = {k: v.strip('"') for k, v in labels.items()}
+        expected = [
+            {
+                "exp_labels": {
+                    **labels,
+                    "severity": alert.severity,
+                    "layer": alert.layer,
+                    "fault": alert.fault,
+                    **alert.extra_labels,
+                    **case.labels,
+                },
+                "exp_annotations": {
+                    "summary": alert.summary,
+                    "description": case.description,
+                    "runbook_url": runbook_url(alert, config),
+                },
+            }
+        ]
+    return {
+        "interval": "1m",
+        "input_series": [{"series": series, "values": values} for series, values in case.series.items()],
+        "alert_rule_test": [{"eval_time": case.at, "alertname": alert.name, "exp_alerts": expected}],
+    }
+
+
+def test_files(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    files = {}
+    for layer in LAYERS:
+        cases = [test_case(a, c, config) for a in ALERTS if a.layer == layer for c in a.cases]
+        files[f"{layer}.test.yml"] = {
+            "rule_files": ["../rules/recording.rules.yml", f"../rules/{layer}.rules.yml"],
+            "evaluation_interval": "1m",
+            "tests": cases,
+        }
+    return files
+
+
+def runbook(alert: Alert, config: dict[str, Any]) -> str:
+    rule = alert_rule(alert, config, None)
+    diagnosis = "\n".join(f"- {step}" for step in alert.diagnosis)
+    mitigation = "\n".join(f"{number}. {step}" for number, step in enumerate(alert.mitigation, 1))
+    return f"""# {alert.name}
+
+Severity **{alert.severity}** · layer `{alert.layer}` · fault `{alert.fault}`
+
+## Meaning
+
+{alert.summary} It fires when this expression has returned a series for `{rule["for"]}`:
+
+```promql
+{rule["expr"]}
+```
+
+Annotation: {alert.description}
+
+## Impact
+
+{alert.impact}
+
+## Diagnosis
+
+{diagnosis}
+- Dashboard: **{alert.dashboard}** (`dashboards/`), and the fleet fault map row `{alert.layer}`.
+
+## Mitigation
+
+{mitigation}
+"""
+
+
+def dump(data: Any) -> str:
+    return yaml.safe_dump(data, sort_keys=False, width=1000, allow_unicode=True)
+
+
+def generate(out: Path, config: dict[str, Any], for_override: str | None = None) -> list[Path]:
+    written = []
+    for directory, files in (("rules", rule_files(config, for_override)), ("tests", test_files(config))):
+        (out / directory).mkdir(parents=True, exist_ok=True)
+        for name, data in files.items():
+            path = out / directory / name
+            path.write_text(
+                "# Generated by alerts/generate.py from alerts/bundle.py: do not edit.\n" + dump(data)
+            )
+            written.append(path)
+    (out / "runbooks").mkdir(parents=True, exist_ok=True)
+    for alert in ALERTS:
+        path = out / "runbooks" / f"{alert.name}.md"
+        path.write_text(runbook(alert, config))
+        written.append(path)
+    return written
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", type=Path, help="YAML overriding alerts/config.yml")
+    parser.add_argument("--out", type=Path, default=HERE, help="output directory (default: alerts/)")
+    parser.add_argument("--for", dest="for_override", help="replace every alert's `for` (tests only)")
+    args = parser.parse_args()
+    written = generate(args.out, load_config(args.config), args.for_override)
+    print(f"wrote {len(written)} files under {args.out}")
+
+
+if __name__ == "__main__":
+    main()

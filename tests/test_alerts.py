@@ -1,0 +1,188 @@
+"""The alerting bundle: generated files are current, promtool accepts and tests every rule,
+every fault id has alerts, every metric the rules use exists, and the example
+Alertmanager config routes and parses as documented."""
+
+from __future__ import annotations
+
+import filecmp
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from domstats_fixtures import FIXTURES
+from test_readme import every_family_name
+
+ROOT = Path(__file__).parent.parent
+ALERTS_DIR = ROOT / "alerts"
+sys.path.insert(0, str(ALERTS_DIR))
+
+from bundle import ALERTS, RECORDS  # noqa: E402
+from generate import LAYERS, generate, load_config  # noqa: E402
+
+AM_CONFIG = ROOT / "deploy" / "alertmanager" / "alertmanager.yml"
+FAULTS = {  # the taxonomy of ../shared/DESIGN.md: fault id -> layer
+    "cpu_overheat": "hardware",
+    "memory_ecc": "hardware",
+    "disk_smart": "hardware",
+    "process_oom": "virtualization",
+    "domain_failure": "virtualization",
+    "kmod_failure": "virtualization",
+    "config_corruption": "virtualization",
+    "vswitch_down": "network",
+    "routing_loop": "network",
+    "traffic_storm": "network",
+    "iscsi_session": "storage",
+    "zfs_pool": "storage",
+    "virtual_disk": "storage",
+    "raid_degraded": "storage",
+    "recovery_point": "storage",
+    "overcommit": "capacity",
+    "exporter_health": "exporter",
+}
+
+
+def test_generated_files_are_current(tmp_path: Path) -> None:
+    generate(tmp_path, load_config(None))
+    for directory in ("rules", "tests", "runbooks"):
+        comparison = filecmp.dircmp(tmp_path / directory, ALERTS_DIR / directory)
+        assert not (comparison.left_only or comparison.right_only or comparison.diff_files), (
+            f"alerts/{directory} is stale: run python alerts/generate.py",
+            comparison.diff_files,
+            comparison.left_only,
+            comparison.right_only,
+        )
+
+
+def test_promtool_checks_the_rules() -> None:
+    result = subprocess.run(
+        ["promtool", "check", "rules", *sorted(map(str, (ALERTS_DIR / "rules").glob("*.yml")))],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_promtool_unit_tests_pass() -> None:
+    tests = sorted(p.name for p in (ALERTS_DIR / "tests").glob("*.test.yml"))
+    result = subprocess.run(
+        ["promtool", "test", "rules", *tests], cwd=ALERTS_DIR / "tests", capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("SUCCESS") == len(LAYERS)
+
+
+def test_every_alert_fires_in_one_case_and_stays_quiet_in_another() -> None:
+    for alert in ALERTS:
+        firing = [c for c in alert.cases if c.labels is not None]
+        quiet = [c for c in alert.cases if c.labels is None]
+        assert firing and quiet, alert.name
+        assert all(c.description for c in firing), alert.name
+
+
+def test_every_alert_is_complete() -> None:
+    names = [a.name for a in ALERTS]
+    assert len(names) == len(set(names))
+    for alert in ALERTS:
+        assert re.fullmatch(r"([A-Z][a-z0-9]*)+", alert.name), alert.name
+        assert alert.severity in ("critical", "warning", "info"), alert.name
+        assert FAULTS[alert.fault] == alert.layer, alert.name
+        assert alert.summary.endswith(".") and "{{" not in alert.summary, alert.name
+        assert "{{ $labels.instance }}" in alert.description, alert.name
+        assert alert.impact and alert.diagnosis and alert.mitigation, alert.name
+        if "domain" in alert.expr or "VM" in alert.name[:2]:
+            assert "{{ $labels.domain }}" in alert.description, alert.name
+        runbook = (ALERTS_DIR / "runbooks" / f"{alert.name}.md").read_text()
+        for section in ("## Meaning", "## Impact", "## Diagnosis", "## Mitigation"):
+            assert section in runbook, (alert.name, section)
+
+
+def test_every_fault_id_has_an_alert() -> None:
+    assert {a.fault for a in ALERTS} == set(FAULTS)
+
+
+def test_runbook_meaning_is_the_rule_expression() -> None:
+    rules = {
+        rule["alert"]: rule
+        for layer in LAYERS
+        for group in yaml.safe_load((ALERTS_DIR / "rules" / f"{layer}.rules.yml").read_text())["groups"]
+        for rule in group["rules"]
+    }
+    for name, rule in rules.items():
+        runbook = (ALERTS_DIR / "runbooks" / f"{name}.md").read_text()
+        assert f"```promql\n{rule['expr']}\n```" in runbook, name
+        assert f"for `{rule['for']}`" in runbook, name
+        assert rule["annotations"]["runbook_url"].endswith(f"/{name}.md")
+
+
+def test_every_metric_in_the_rules_exists() -> None:
+    """Every kvm_* name a rule reads is in the golden output or among the families the
+    exporter can emit (some are only rendered when they have series), so a rename cannot
+    silently break an alert."""
+    golden = FIXTURES.joinpath("e2e-output.prom").read_text()
+    known = set(re.findall(r"^# TYPE (\S+)", golden, re.M)) | every_family_name()
+    recorded = {r.record for r in RECORDS}
+    used = set()
+    for text in [a.expr for a in ALERTS] + [r.expr for r in RECORDS]:
+        used |= set(re.findall(r"(?<![:\w])(kvm_[a-z0-9_]+)", text))
+        for name in re.findall(r"\b([a-z_]+:[a-z0-9_]+:[a-z0-9_]+)\b", text):
+            assert name in recorded, name
+    missing = sorted(used - known)
+    assert not missing
+
+
+def test_config_overrides_change_the_rules(tmp_path: Path) -> None:
+    override = tmp_path / "mine.yml"
+    override.write_text("selector: 'job=\"hv\"'\nthresholds:\n  cpu_allocation_ratio: 2\n")
+    generate(tmp_path / "out", load_config(override))
+    capacity = (tmp_path / "out" / "rules" / "capacity.rules.yml").read_text()
+    assert "instance:kvm_host_cpu_allocation:ratio > 2" in capacity
+    recording = (tmp_path / "out" / "rules" / "recording.rules.yml").read_text()
+    assert 'kvm_host_cpus{job="hv"}' in recording and 'job="kvm-exporter"' not in recording
+    bad = tmp_path / "bad.yml"
+    bad.write_text("thresholds:\n  no_such_threshold: 1\n")
+    with pytest.raises(SystemExit, match="no_such_threshold"):
+        load_config(bad)
+
+
+def test_alertmanager_config_is_valid() -> None:
+    result = subprocess.run(["amtool", "check-config", str(AM_CONFIG)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "3 inhibit rules" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("labels", "receiver"),
+    [
+        ("severity=critical layer=storage fault=zfs_pool", "storage-pager"),
+        ("severity=critical layer=network fault=vswitch_down", "network-pager"),
+        ("severity=critical layer=virtualization fault=process_oom", "pager"),
+        ("severity=warning layer=storage fault=zfs_pool", "storage-tickets"),
+        ("severity=warning layer=hardware fault=memory_ecc", "tickets"),
+        ("severity=info layer=storage fault=zfs_pool", "chat"),
+        ("alertname=Unknown", "tickets"),
+    ],
+)
+def test_alertmanager_routes(labels: str, receiver: str) -> None:
+    result = subprocess.run(
+        ["amtool", "config", "routes", "test", f"--config.file={AM_CONFIG}", *labels.split()],
+        capture_output=True,
+        text=True,
+    )
+    assert result.stdout.strip() == receiver, result.stdout + result.stderr
+
+
+def test_every_alert_reaches_a_receiver_by_its_labels() -> None:
+    for alert in ALERTS:
+        labels = [f"severity={alert.severity}", f"layer={alert.layer}", f"fault={alert.fault}"]
+        result = subprocess.run(
+            ["amtool", "config", "routes", "test", f"--config.file={AM_CONFIG}", *labels],
+            capture_output=True,
+            text=True,
+        )
+        expected = {"critical": "pager", "warning": "tickets", "info": "chat"}[alert.severity]
+        if alert.layer in ("storage", "network") and alert.severity != "info":
+            expected = f"{alert.layer}-{expected}"
+        assert result.stdout.strip() == expected, alert.name
