@@ -77,6 +77,15 @@ RECORDS = [
            " kvm_zfs_dataset_newest_snapshot_timestamp_seconds{$sel}))"),
 ]
 
+def grew(metric: str, window: str, by: str) -> str:
+    """`metric` grew within `window`, counting a series that first appeared within it: the
+    exporter's event counters (a domain's first crash, a new error code) start at 1 when the
+    event happens. `up offset` keeps a target Prometheus has only just found from firing."""
+    return (f"sum by ({by}) (increase({metric}[{window}])) > 0"
+            f" or sum by ({by}) (({metric} unless {metric} offset {window})"
+            f" and on (job, instance) (up{{$sel}} offset {window}) == 1) > 0")
+
+
 HOST = "{{ $labels.instance }}"
 VM = "{{ $labels.domain }}"
 
@@ -274,7 +283,7 @@ ALERTS: list[Alert] = [
     # --- virtualization ----------------------------------------------------------------
     Alert(
         "VmOomKilled", "virtualization", "process_oom", "critical",
-        'sum by (job, instance, domain) (increase(kvm_kernel_oom_kills_total{$sel,domain!=""}[15m])) > 0',
+        grew('kvm_kernel_oom_kills_total{$sel,domain!=""}', "15m", "job, instance, domain"),
         "0m", "The OOM killer killed a VM's QEMU process.",
         f"The kernel OOM killer killed the QEMU process of VM {VM} on {HOST}.",
         "The VM died without shutting down (like a power cut): unsaved data is lost, its services are down.",
@@ -285,8 +294,11 @@ ALERTS: list[Alert] = [
          "or QEMU overhead (`kvm_domain_qemu_memory_overhead_bytes`).",
          "Free memory or move VMs before the next kill."],
         "KVM VM", [
-            Case({s("kvm_kernel_oom_kills_total", 'comm="qemu-system-x86",domain="web-1"'): "0x5 1x10"}, "8m",
+            Case({s("kvm_kernel_oom_kills_total", 'comm="qemu-system-x86",domain="web-1"'): "_x20 1x10",
+                  f"up{{{J}}}": "1x30"}, "22m",
                  {"domain": "web-1"}, "The kernel OOM killer killed the QEMU process of VM web-1 on hv1:9978."),
+            Case({s("kvm_kernel_oom_kills_total", 'comm="qemu-system-x86",domain="web-1"'): "1x30",
+                  f"up{{{J}}}": "1x30"}, "25m"),
             Case({s("kvm_kernel_oom_kills_total", 'comm="python3",domain=""'): "0x5 1x10"}, "8m"),
         ]),
     Alert(
@@ -333,23 +345,25 @@ ALERTS: list[Alert] = [
         ]),
     Alert(
         "VmCrashed", "virtualization", "domain_failure", "critical",
-        "sum by (job, instance, domain, detail) (increase(kvm_domain_lifecycle_events_total{$sel,"
-        'event=~"stopped|crashed",detail=~"crashed|failed|panicked|crashloaded"}[15m])) > 0',
+        grew('kvm_domain_lifecycle_events_total{$sel,event=~"stopped|crashed",'
+             'detail=~"crashed|failed|panicked|crashloaded"}', "15m", "job, instance, domain, detail"),
         "0m", "A VM crashed or its QEMU died.",
         f"VM {VM} on {HOST} stopped unexpectedly ({{{{ $labels.detail }}}}).",
         "The VM is down without a clean shutdown; unsaved data is lost.",
         ["`virsh domstate --reason DOMAIN`", "`/var/log/libvirt/qemu/DOMAIN.log`", "`journalctl -k` (OOM, segfault)"],
         ["Start it again (`virsh start DOMAIN`) and read the QEMU log for the cause."],
         "KVM VM", [
-            Case({s("kvm_domain_lifecycle_events_total", 'domain="web-1",event="stopped",detail="failed"'): "0x3 1x10"},
-                 "8m", {"domain": "web-1", "detail": "failed"},
+            Case({s("kvm_domain_lifecycle_events_total", 'domain="web-1",event="stopped",detail="failed"'): "_x20 1x10",
+                  f"up{{{J}}}": "1x30"}, "22m", {"domain": "web-1", "detail": "failed"},
                  "VM web-1 on hv1:9978 stopped unexpectedly (failed)."),
+            Case({s("kvm_domain_lifecycle_events_total", 'domain="web-1",event="stopped",detail="failed"'): "1x30"},
+                 "22m"),
             Case({s("kvm_domain_lifecycle_events_total", 'domain="web-1",event="stopped",detail="shutdown"'): "0x3 1x10"},
                  "8m"),
         ]),
     Alert(
         "VmQemuLogErrors", "virtualization", "domain_failure", "warning",
-        "sum by (job, instance, domain, kind) (increase(kvm_domain_qemu_log_errors_total{$sel}[15m])) > 0",
+        grew("kvm_domain_qemu_log_errors_total{$sel}", "15m", "job, instance, domain, kind"),
         "0m", "QEMU logged errors for a VM.",
         f"QEMU logged {{{{ $value }}}} {{{{ $labels.kind }}}} lines for VM {VM} on {HOST} in the last 15 minutes.",
         "A device failed to attach, I/O failed, a migration failed or QEMU was killed.",
@@ -643,8 +657,8 @@ ALERTS: list[Alert] = [
         ]),
     Alert(
         "IscsiConnectionErrors", "storage", "iscsi_session", "warning",
-        "sum by (job, instance) (increase(kvm_kernel_iscsi_connection_errors_total{$sel}[15m])"
-        " or increase(kvm_kernel_iscsi_session_recovery_timeouts_total{$sel}[15m])) > 0",
+        grew("kvm_kernel_iscsi_connection_errors_total{$sel}", "15m", "job, instance")
+        + " or " + grew("kvm_kernel_iscsi_session_recovery_timeouts_total{$sel}", "15m", "job, instance"),
         "0m", "The kernel logged iSCSI connection errors.",
         f"The kernel on {HOST} logged {{{{ $value }}}} iSCSI connection errors or session recovery timeouts in "
         "the last 15 minutes.",
@@ -652,7 +666,8 @@ ALERTS: list[Alert] = [
         ["`journalctl -k | grep -e 'conn error' -e 'recovery timed out'`", "`iscsiadm -m session -s`"],
         ["Check the storage network (NIC, switch, MTU, target load)."],
         "KVM host", [
-            Case({s("kvm_kernel_iscsi_connection_errors_total", 'code="1020"'): "0x20 2x10"}, "24m", {},
+            Case({s("kvm_kernel_iscsi_connection_errors_total", 'code="1020"'): "_x20 2x10",
+                  f"up{{{J}}}": "1x30"}, "24m", {},
                  "The kernel on hv1:9978 logged 2 iSCSI connection errors or session recovery timeouts in the "
                  "last 15 minutes."),
             Case({s("kvm_kernel_iscsi_connection_errors_total", 'code="1020"'): "2x20"}, "18m"),

@@ -5,13 +5,15 @@
     python alerts/generate.py --config my.yml --out DIR   # your thresholds, selector, runbook URL
 
 Writes DIR/rules/{recording,<layer>}.rules.yml, DIR/runbooks/<Alert>.md and
-DIR/tests/<layer>.test.yml (`promtool test rules` cases). `--for` replaces every `for`
-(the end-to-end test uses it to fire alerts in seconds).
+DIR/tests/<layer>.test.yml (`promtool test rules` cases). `--compress-time N` divides
+every range, offset and `for` by N (the end-to-end test uses N=60, so minutes pass in
+seconds).
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 from string import Template
@@ -50,15 +52,31 @@ def expression(template: str, config: dict[str, Any]) -> str:
     return Template(template).substitute(values)
 
 
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def compress(text: str, factor: int) -> str:
+    """`[15m]` -> `[15s]`, `offset 1h` -> `offset 60s`, `5m` -> `5s` for factor 60 (>= 2s)."""
+    if factor == 1:
+        return text
+
+    def seconds(match: re.Match[str]) -> str:
+        original = int(match.group(2)) * UNITS[match.group(3)]
+        value = max(2, original // factor) if original else 0
+        return f"{match.group(1)}{value}s"
+
+    return re.sub(r"(\[|offset |^)(\d+)([smhdw])(?=\]|\b)", seconds, text)
+
+
 def runbook_url(alert: Alert, config: dict[str, Any]) -> str:
     return f"{config['runbook_base_url'].rstrip('/')}/{alert.name}.md"
 
 
-def alert_rule(alert: Alert, config: dict[str, Any], for_override: str | None) -> dict[str, Any]:
+def alert_rule(alert: Alert, config: dict[str, Any], factor: int = 1) -> dict[str, Any]:
     return {
         "alert": alert.name,
-        "expr": expression(alert.expr, config),
-        "for": for_override or alert.for_,
+        "expr": compress(expression(alert.expr, config), factor),
+        "for": compress(alert.for_, factor),
         "labels": {
             "severity": alert.severity,
             "layer": alert.layer,
@@ -73,19 +91,22 @@ def alert_rule(alert: Alert, config: dict[str, Any], for_override: str | None) -
     }
 
 
-def rule_files(config: dict[str, Any], for_override: str | None = None) -> dict[str, dict[str, Any]]:
+def rule_files(config: dict[str, Any], factor: int = 1) -> dict[str, dict[str, Any]]:
     files = {
         "recording.rules.yml": {
             "groups": [
                 {
                     "name": "kvm-exporter.recording",
-                    "rules": [{"record": r.record, "expr": expression(r.expr, config)} for r in RECORDS],
+                    "rules": [
+                        {"record": r.record, "expr": compress(expression(r.expr, config), factor)}
+                        for r in RECORDS
+                    ],
                 }
             ]
         }
     }
     for layer in LAYERS:
-        rules = [alert_rule(a, config, for_override) for a in ALERTS if a.layer == layer]
+        rules = [alert_rule(a, config, factor) for a in ALERTS if a.layer == layer]
         files[f"{layer}.rules.yml"] = {"groups": [{"name": f"kvm-exporter.{layer}", "rules": rules}]}
     return files
 
@@ -132,7 +153,7 @@ def test_files(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def runbook(alert: Alert, config: dict[str, Any]) -> str:
-    rule = alert_rule(alert, config, None)
+    rule = alert_rule(alert, config)
     diagnosis = "\n".join(f"- {step}" for step in alert.diagnosis)
     mitigation = "\n".join(f"{number}. {step}" for number, step in enumerate(alert.mitigation, 1))
     return f"""# {alert.name}
@@ -168,9 +189,9 @@ def dump(data: Any) -> str:
     return yaml.safe_dump(data, sort_keys=False, width=1000, allow_unicode=True)
 
 
-def generate(out: Path, config: dict[str, Any], for_override: str | None = None) -> list[Path]:
+def generate(out: Path, config: dict[str, Any], factor: int = 1) -> list[Path]:
     written = []
-    for directory, files in (("rules", rule_files(config, for_override)), ("tests", test_files(config))):
+    for directory, files in (("rules", rule_files(config, factor)), ("tests", test_files(config))):
         (out / directory).mkdir(parents=True, exist_ok=True)
         for name, data in files.items():
             path = out / directory / name
@@ -190,9 +211,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", type=Path, help="YAML overriding alerts/config.yml")
     parser.add_argument("--out", type=Path, default=HERE, help="output directory (default: alerts/)")
-    parser.add_argument("--for", dest="for_override", help="replace every alert's `for` (tests only)")
+    parser.add_argument(
+        "--compress-time",
+        type=int,
+        default=1,
+        metavar="N",
+        help="divide every range, offset and `for` by N (tests only)",
+    )
     args = parser.parse_args()
-    written = generate(args.out, load_config(args.config), args.for_override)
+    written = generate(args.out, load_config(args.config), args.compress_time)
     print(f"wrote {len(written)} files under {args.out}")
 
 

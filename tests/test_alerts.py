@@ -5,14 +5,20 @@ Alertmanager config routes and parses as documented."""
 from __future__ import annotations
 
 import filecmp
+import json
+import os
 import re
+import signal
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
 from domstats_fixtures import FIXTURES
+from scrape import free_port
 from test_readme import every_family_name
 
 ROOT = Path(__file__).parent.parent
@@ -186,3 +192,49 @@ def test_every_alert_reaches_a_receiver_by_its_labels() -> None:
         if alert.layer in ("storage", "network") and alert.severity != "info":
             expected = f"{alert.layer}-{expected}"
         assert result.stdout.strip() == expected, alert.name
+
+
+def test_the_demo_serves_the_bundle() -> None:
+    ports = {name: free_port() for name in ("EXPORTER", "PROMETHEUS", "ALERTMANAGER")}
+    env = {
+        **os.environ,
+        "KVM_DEMO_SKIP_INSTALL": "1",
+        **{f"KVM_DEMO_{k}_PORT": str(v) for k, v in ports.items()},
+    }
+    demo = subprocess.Popen(
+        ["bash", str(ROOT / "deploy" / "demo.sh"), "--no-collector.smart"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    prometheus = f"http://127.0.0.1:{ports['PROMETHEUS']}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{prometheus}/api/v1/rules", timeout=2) as response:
+                    groups = json.loads(response.read())["data"]["groups"]
+                with urllib.request.urlopen(f"{prometheus}/api/v1/alertmanagers", timeout=2) as response:
+                    managers = json.loads(response.read())["data"]["activeAlertmanagers"]
+                if groups and managers:
+                    break
+            except OSError:
+                pass
+            assert demo.poll() is None and time.monotonic() < deadline, "demo did not come up"
+            time.sleep(0.5)
+        assert {g["name"] for g in groups} == {"kvm-exporter.recording"} | {
+            f"kvm-exporter.{x}" for x in LAYERS
+        }
+        assert sum(len(g["rules"]) for g in groups) == len(ALERTS) + len(RECORDS)
+        with urllib.request.urlopen(f"http://127.0.0.1:{ports['EXPORTER']}/-/ready", timeout=5):
+            pass
+    finally:
+        os.killpg(demo.pid, signal.SIGTERM)
+        output = demo.communicate(timeout=20)[0].decode()
+    assert f"Prometheus:    {prometheus}/alerts" in output
+
+
+def test_every_alert_is_listed_in_the_readme() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert [a.name for a in ALERTS if f"| `{a.name}` |" not in readme] == []

@@ -1,0 +1,448 @@
+"""Every fault id of the taxonomy, end to end: inject the fault, a real Prometheus scrapes the
+real exporter every second and evaluates the shipped rules (time compressed 60x: a minute
+of the rules passes in a second), a real Alertmanager with the example routing notifies a
+webhook; the alert must arrive with its labels, receiver and runbook URL, and resolve once
+the fault is removed.
+
+Three exporters: A reads copies of the fixture trees and fake smartctl/zpool/iscsiadm
+(hardware, KVM readiness, iSCSI, ZFS, md); B reads this machine (libvirtd domains, kernel
+log, /proc, a copy of /etc/libvirt); C reads a network namespace the test builds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import libvirt
+import pytest
+from alerting_stack import alerting_stack, generate_rules
+from domstats_fixtures import FIXTURES
+from guests import file_disk
+from netns import Netns, run
+from scrape import Exporter, exporter, free_port, serving
+from storage_fakes import build_fake_storage
+from test_alerts import ALERTS, FAULTS
+from test_smart import FAKE as FAKE_SMARTCTL
+from test_smart import build_fake_smartctl
+from test_storage_live import damage_refcount_table, qcow2
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (cgroups, netns, libvirtd)")
+
+EVERYTHING_OFF = [
+    "--no-collector." + name
+    for name in (
+        "libvirt",
+        "process",
+        "thermal",
+        "edac",
+        "smart",
+        "kvm",
+        "kernel",
+        "qemu",
+        "host",
+        "config",
+        "network",
+        "storage",
+        "iscsi",
+        "zfs",
+        "mdraid",
+        "ovs",
+    )
+]
+
+
+def collectors(*names: str) -> list[str]:
+    return [*EVERYTHING_OFF, *(f"--collector.{name}" for name in names)]
+
+
+@dataclass
+class Fault:
+    fault: str
+    alertname: str
+    instance: str
+    labels: dict[str, str]
+    inject: Callable[[], None]
+    remove: Callable[[], None]
+    receiver: str = ""
+
+
+@dataclass
+class Lab:
+    """Everything the faults touch, torn down by the ExitStack."""
+
+    tmp: Path
+    stack: ExitStack
+    faults: list[Fault] = field(default_factory=list)
+
+
+def replace_in(path: Path, old: str, new: str) -> Callable[[], None]:
+    def edit() -> None:
+        text = path.read_text()
+        assert old in text, (path, old)
+        path.write_text(text.replace(old, new))
+
+    return edit
+
+
+def fixture_exporter(lab: Lab) -> tuple[str, list[Fault]]:
+    """Exporter A over copies of the fixture trees, with the hardware/storage faults."""
+    sysfs, procfs, rootfs = lab.tmp / "sys", lab.tmp / "proc", lab.tmp / "rootfs"
+    shutil.copytree(FIXTURES / "sysfs" / "sys", sysfs, symlinks=True)
+    shutil.copytree(FIXTURES / "procfs", procfs)
+    shutil.copytree(FIXTURES / "rootfs", rootfs)
+    (lab.tmp / "smart-fake").mkdir()
+    smart = build_fake_smartctl(lab.tmp / "smart-fake", hang=False)
+    storage, storage_flags = build_fake_storage(lab.tmp)
+    env = {**os.environ, "FAKE_SMARTCTL_DIR": str(smart), "FAKE_STORAGE_DIR": str(storage)}
+    running = lab.stack.enter_context(
+        exporter(
+            *collectors("thermal", "edac", "smart", "kvm", "iscsi", "zfs", "mdraid"),
+            f"--path.sysfs={sysfs}",
+            f"--path.procfs={procfs}",
+            f"--path.rootfs={rootfs}",
+            f"--smartctl.path={FAKE_SMARTCTL}",
+            "--smartctl.interval=1s",
+            "--zfs.interval=1s",
+            "--iscsiadm.interval=1s",
+            *storage_flags,
+            env=env,
+        )
+    )
+    instance = running.url.removeprefix("http://")
+    zone = sysfs / "devices" / "virtual" / "thermal" / "thermal_zone1" / "temp"
+    ue = sysfs / "devices" / "system" / "edac" / "mc" / "mc0" / "ue_count"
+    session = sysfs / "devices" / "platform" / "host3" / "session1" / "iscsi_session" / "session1" / "state"
+    healthy_disk = (smart / "devices" / "sdb.json").read_text()
+    status = storage / "zpool" / "status.json"
+    pools = json.loads(status.read_text())
+    degraded = json.loads(status.read_text())
+    degraded["pools"]["zpool-hdd"]["state"] = "DEGRADED"
+    tun = rootfs / "dev" / "net" / "tun"
+    tun_content = tun.read_bytes()
+    return instance, [
+        Fault(
+            "cpu_overheat",
+            "HostThermalZoneCritical",
+            instance,
+            {"zone": "1"},
+            lambda: zone.write_text("103000\n"),
+            lambda: zone.write_text("67000\n"),
+        ),
+        Fault(
+            "memory_ecc",
+            "HostMemoryUncorrectableErrors",
+            instance,
+            {"controller": "0"},
+            lambda: ue.write_text("6\n"),
+            lambda: None,
+        ),  # a counter: resolves when its window passes
+        Fault(
+            "disk_smart",
+            "SmartDeviceFailing",
+            instance,
+            {"device": "/dev/sdb"},
+            lambda: shutil.copy(
+                FIXTURES / "smartctl" / "scrutiny" / "smart-fail2.json", smart / "devices" / "sdb.json"
+            ),
+            lambda: (smart / "devices" / "sdb.json").write_text(healthy_disk),
+        ),
+        Fault(
+            "kmod_failure",
+            "KvmPrerequisiteMissing",
+            instance,
+            {"check": "tun", "reason": "not_available"},
+            tun.unlink,
+            lambda: tun.write_bytes(tun_content),
+        ),
+        Fault(
+            "iscsi_session",
+            "IscsiSessionNotLoggedIn",
+            instance,
+            {"sid": "1"},
+            lambda: session.write_text("FAILED\n"),
+            lambda: session.write_text("LOGGED_IN\n"),
+        ),
+        Fault(
+            "zfs_pool",
+            "ZfsPoolNotOnline",
+            instance,
+            {"pool": "zpool-hdd"},
+            lambda: status.write_text(json.dumps(degraded)),
+            lambda: status.write_text(json.dumps(pools)),
+        ),
+        Fault(
+            "raid_degraded",
+            "MdRaidDegraded",
+            instance,
+            {"device": "md3"},
+            replace_in(procfs / "mdstat", "[8/8] [UUUUUUUU]", "[8/7] [UUUUUUU_]"),
+            replace_in(procfs / "mdstat", "[8/7] [UUUUUUU_]", "[8/8] [UUUUUUUU]"),
+        ),
+    ]
+
+
+def host_exporter(lab: Lab, domains) -> tuple[str, list[Fault]]:  # type: ignore[no-untyped-def]
+    """Exporter B over this machine: real domains, kernel log, /proc, a copy of /etc/libvirt."""
+    config = lab.tmp / "libvirt-config"
+    shutil.copytree(FIXTURES / "libvirt-config", config)
+    (config / "qemu" / "broken.xml").unlink()
+    running = lab.stack.enter_context(
+        exporter(
+            *collectors("libvirt", "kernel", "config", "storage", "host"),
+            f"--libvirt.config-dir={config}",
+            "--qemu-img.check-interval=1s",
+        )
+    )
+    instance = running.url.removeprefix("http://")
+    crash = domains.create("e2ecrash", persistent=True)
+    image = qcow2(domains.tmp_path / "e2e.qcow2")
+    pristine = image.read_bytes()
+    disks = domains.create("e2edisk", extra_devices=file_disk(image, "vdb"))
+    old = domains.create("e2esnap", persistent=True, start=False)
+    busy: list[libvirt.virDomain] = []
+    cgroup = Path("/sys/fs/cgroup/memory") / f"kvmxt-e2e-{uuid.uuid4().hex[:6]}"
+
+    def kill_qemu() -> None:
+        pid = int(Path(f"/run/libvirt/qemu/{crash.name()}.pid").read_text())
+        os.kill(pid, signal.SIGKILL)
+
+    def oom() -> None:
+        cgroup.mkdir()
+        (cgroup / "memory.limit_in_bytes").write_text(str(32 << 20))
+        hog = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import sys; sys.stdin.readline(); b = bytearray(256 << 20)\n"
+                "for i in range(0, len(b), 4096): b[i] = 1",
+            ],
+            stdin=subprocess.PIPE,
+        )
+        (cgroup / "cgroup.procs").write_text(str(hog.pid))
+        assert hog.stdin is not None
+        hog.stdin.write(b"go\n")
+        hog.stdin.close()
+        assert hog.wait(60) == -9
+
+    def remove_cgroup() -> None:
+        for _ in range(50):
+            try:
+                cgroup.rmdir()
+                return
+            except OSError:
+                time.sleep(0.1)
+
+    def old_snapshot() -> None:
+        definition = old.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+        old.snapshotCreateXML(
+            f"<domainsnapshot><name>ancient</name><creationTime>1700000000</creationTime>"
+            f"<state>shutoff</state><memory snapshot='no'/>{definition}</domainsnapshot>",
+            libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE,
+        )
+
+    def drop_snapshot() -> None:
+        for snapshot in old.listAllSnapshots(0):
+            snapshot.delete(libvirt.VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY)
+
+    def overcommit() -> None:
+        busy.append(domains.create("e2ecpu", vcpus=2))
+
+    def release() -> None:
+        for dom in busy:
+            dom.destroy()
+
+    return instance, [
+        Fault("process_oom", "HostOomKills", instance, {}, oom, remove_cgroup),
+        Fault("domain_failure", "VmCrashed", instance, {"domain": crash.name()}, kill_qemu, lambda: None),
+        Fault(
+            "config_corruption",
+            "LibvirtConfigCorrupt",
+            instance,
+            {"path": "qemu.conf"},
+            lambda: (config / "qemu.conf").write_text((config / "qemu.conf").read_text() + "\nuser = root\n"),
+            replace_in(config / "qemu.conf", "\nuser = root\n", ""),
+        ),
+        Fault(
+            "virtual_disk",
+            "VmDiskImageCorrupt",
+            instance,
+            {"domain": disks.name(), "target": "vdb"},
+            lambda: damage_refcount_table(image),
+            lambda: image.write_bytes(pristine),
+        ),
+        Fault(
+            "recovery_point",
+            "VmRecoveryPointTooOld",
+            instance,
+            {"domain": old.name()},
+            old_snapshot,
+            drop_snapshot,
+        ),
+        Fault("overcommit", "HostCpuOvercommitted", instance, {}, overcommit, release),
+    ]
+
+
+def netns_exporter(lab: Lab) -> tuple[str, list[Fault], Callable[[], Exporter]]:
+    """Exporter C over a namespace with a bridge, an uplink veth and a route into a loop."""
+    ns, r1, r2 = (Netns(hint) for hint in ("e2e", "e2er1", "e2er2"))
+    for created in (ns, r1, r2):
+        lab.stack.callback(created.close)
+    for router in (r1, r2):
+        for setting in (
+            "net.ipv4.ip_forward=1",
+            "net.ipv4.conf.all.send_redirects=0",
+            "net.ipv4.conf.default.send_redirects=0",
+            "net.ipv4.icmp_ratelimit=0",
+        ):
+            router.sysctl(setting)
+    ns.ip("link", "add", "kvmxtbr", "type", "bridge")
+    ns.ip("link", "add", "kvmxtup", "type", "veth", "peer", "name", "kvmxtpeer")
+    ns.ip("link", "set", "kvmxtup", "master", "kvmxtbr")
+    ns.ip("link", "add", "kvmxtst0", "type", "veth", "peer", "name", "kvmxtst1")  # the storm's own pair
+    for link in ("kvmxtbr", "kvmxtup", "kvmxtpeer", "kvmxtst0", "kvmxtst1"):
+        ns.ip("link", "set", link, "up")
+    run("ip", "link", "add", "kvmxts0", "netns", ns.name, "type", "veth", "peer", "kvmxts1", "netns", r1.name)
+    run("ip", "link", "add", "kvmxtr1", "netns", r1.name, "type", "veth", "peer", "kvmxtr2", "netns", r2.name)
+    for where, address, link in (
+        (ns, "169.254.10.1/30", "kvmxts0"),
+        (r1, "169.254.10.2/30", "kvmxts1"),
+        (r1, "169.254.20.1/30", "kvmxtr1"),
+        (r2, "169.254.20.2/30", "kvmxtr2"),
+    ):
+        where.ip("addr", "add", address, "dev", link)
+        where.ip("link", "set", link, "up")
+    ns.ip("route", "add", "169.254.99.0/24", "via", "169.254.10.2")
+    r1.ip("route", "add", "169.254.99.0/24", "via", "169.254.20.2")
+    r2.ip("route", "add", "169.254.99.0/24", "via", "169.254.20.1")
+    r2.ip("route", "add", "169.254.10.0/30", "via", "169.254.20.1")
+    port = free_port()
+    flags = [
+        *collectors("network"),
+        "--no-network.ethtool",
+        f"--path.sysfs={ns.sysfs}",
+        f"--path.procfs={ns.procfs}",
+        f"--web.listen-address=127.0.0.1:{port}",
+    ]
+
+    def start() -> Exporter:
+        command = [sys.executable, "-m", "exporter", *flags]
+        process = lab.stack.enter_context(serving(command, f"http://127.0.0.1:{port}/-/ready"))
+        return Exporter(f"http://127.0.0.1:{port}", process)
+
+    senders: list[subprocess.Popen[bytes]] = []
+
+    def sender(program: str) -> Callable[[], None]:
+        def begin() -> None:
+            process = subprocess.Popen(["ip", "netns", "exec", ns.name, sys.executable, "-c", program])
+            senders.append(process)
+            lab.stack.callback(process.kill)
+
+        return begin
+
+    def stop_senders() -> None:
+        for process in senders:
+            process.kill()
+            process.wait()
+
+    loop = (
+        "import socket, time\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+        "while True:\n    s.sendto(b'kvm-exporter e2e', ('169.254.99.1', 9))\n    time.sleep(0.05)\n"
+    )
+    storm = (
+        "import socket, time\ns = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)\ns.bind(('kvmxtst1', 0))\n"
+        "frame = bytes.fromhex('ffffffffffff020000000001' '88b5') + b'kvm-exporter storm'.ljust(46)\n"
+        "while True:\n    for _ in range(200):\n        s.send(frame)\n    time.sleep(0.1)\n"
+    )
+    instance = f"127.0.0.1:{port}"
+    faults = [
+        Fault(
+            "vswitch_down",
+            "BridgeUplinkDown",
+            instance,
+            {"bridge": "kvmxtbr"},
+            lambda: ns.ip("link", "set", "kvmxtpeer", "down"),
+            lambda: ns.ip("link", "set", "kvmxtpeer", "up"),
+        ),
+        Fault("routing_loop", "RoutingLoopSuspected", instance, {}, sender(loop), stop_senders),
+        Fault("traffic_storm", "TrafficStorm", instance, {"device": "kvmxtst0"}, sender(storm), stop_senders),
+    ]
+    return instance, faults, start
+
+
+def firing_alerts(prometheus: str) -> list[str]:
+    with urllib.request.urlopen(f"{prometheus}/api/v1/alerts", timeout=10) as response:
+        alerts = json.loads(response.read())["data"]["alerts"]
+    found = sorted(
+        f"{a['labels']['alertname']}{{{a['labels'].get('instance')}}}:{a['state']}" for a in alerts
+    )
+    query = urllib.parse.quote("max_over_time(scrape_duration_seconds[1m]) or min_over_time(up[1m])")
+    with urllib.request.urlopen(f"{prometheus}/api/v1/query?query={query}", timeout=10) as response:
+        scrapes = json.loads(response.read())["data"]["result"]
+    return found + [
+        f"{s['metric'].get('__name__', 'scrape')}{s['metric']['instance']}={s['value'][1]}" for s in scrapes
+    ]
+
+
+def expected_receiver(alertname: str) -> str:
+    alert = next(a for a in ALERTS if a.name == alertname)
+    receiver = {"critical": "pager", "warning": "tickets", "info": "chat"}[alert.severity]
+    return (
+        f"{alert.layer}-{receiver}"
+        if alert.layer in ("storage", "network") and alert.severity != "info"
+        else receiver
+    )
+
+
+def test_every_fault_reaches_alertmanager_and_resolves(tmp_path: Path, domains) -> None:  # type: ignore[no-untyped-def]
+    rules = generate_rules(tmp_path / "bundle", 60, {"thresholds": {"storm_packets_per_second_floor": 500}})
+    with ExitStack() as stack:
+        lab = Lab(tmp_path, stack)
+        a, hardware = fixture_exporter(lab)
+        b, host = host_exporter(lab, domains)
+        c, network, start_c = netns_exporter(lab)
+        exporter_c = start_c()
+        faults = [*hardware, *host, *network]
+        assert {f.fault for f in faults} | {"exporter_health"} == set(FAULTS), "a fault id without a case"
+        monitoring = stack.enter_context(alerting_stack(tmp_path, [a, b, c], rules))
+        # Healthy first, for longer than the longest compressed window (15 s): counters need
+        # samples from before the fault, and the new-series rules need `up offset 15s`.
+        time.sleep(20)
+        for fault in faults:
+            fault.inject()
+        wanted = [
+            ("firing", f.alertname, {"instance": f.instance, "fault": f.fault, **f.labels}) for f in faults
+        ]
+        missing = monitoring.hook.wait(wanted, 120)
+        assert not missing, f"never fired: {missing}; Prometheus has {firing_alerts(monitoring.prometheus)}"
+        for fault in faults:
+            note = monitoring.hook.find("firing", fault.alertname, instance=fault.instance, **fault.labels)
+            assert note is not None
+            assert note.receiver == expected_receiver(fault.alertname), fault.alertname
+            assert note.annotations["runbook_url"].endswith(f"/alerts/runbooks/{fault.alertname}.md")
+            assert fault.instance in note.annotations["description"]
+        for fault in faults:
+            fault.remove()
+        resolved = [("resolved", f.alertname, {"instance": f.instance, **f.labels}) for f in faults]
+        missing = monitoring.hook.wait(resolved, 120)
+        assert not missing, f"never resolved: {missing}"
+
+        # exporter_health: the netns exporter goes away, then comes back
+        exporter_c.process.terminate()
+        exporter_c.process.wait(10)
+        down = {"instance": c, "fault": "exporter_health"}
+        assert not monitoring.hook.wait([("firing", "KvmExporterDown", down)], 60), "exporter down not seen"
+        start_c()
+        assert not monitoring.hook.wait([("resolved", "KvmExporterDown", down)], 60), "never resolved"
