@@ -120,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--network.ethtool", dest="network_ethtool", action=argparse.BooleanOptionalAction, default=True,
         help="Read broadcast counters from ethtool statistics of the exporter's own network "
         "namespace (turn off when --path.sysfs shows another namespace).")
+    add("--libvirt.snapshot-interval", dest="libvirt_snapshot_interval", type=_duration, default="1m",
+        help="How often each domain's snapshot list is re-read (libvirt has no snapshot events; "
+        "default 1m).")
     add("--qemu-img.path", dest="vdisk_qemu_img_path", default="qemu-img",
         help="qemu-img to check disk images with (default %(default)s).")
     add("--qemu-img.check-interval", dest="vdisk_check_interval", type=_duration, default="1h",
@@ -200,6 +203,7 @@ def parse_settings(argv: Sequence[str] | None = None) -> Settings:
         network_device_include=args.network_device_include,
         network_device_exclude=args.network_device_exclude,
         network_ethtool=args.network_ethtool,
+        libvirt_snapshot_interval=args.libvirt_snapshot_interval,
         vdisk_qemu_img_path=args.vdisk_qemu_img_path,
         vdisk_check_interval=args.vdisk_check_interval,
         vdisk_check_timeout=args.vdisk_check_timeout,

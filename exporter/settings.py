@@ -34,6 +34,7 @@ class Settings:
     network_device_include: str = ""
     network_device_exclude: str = ""
     network_ethtool: bool = True
+    libvirt_snapshot_interval: float = 60.0
     vdisk_qemu_img_path: str = "qemu-img"
     vdisk_check_interval: float = 3600.0
     vdisk_check_timeout: float = 300.0

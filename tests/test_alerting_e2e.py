@@ -204,6 +204,7 @@ def host_exporter(lab: Lab, domains) -> tuple[str, list[Fault]]:  # type: ignore
             *collectors("libvirt", "kernel", "config", "storage", "host"),
             f"--libvirt.config-dir={config}",
             "--qemu-img.check-interval=1s",
+            "--libvirt.snapshot-interval=1s",
         )
     )
     instance = running.url.removeprefix("http://")

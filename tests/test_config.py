@@ -4,9 +4,12 @@ edited behind libvirt's back reported as drift."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
+import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import libvirt
@@ -14,7 +17,13 @@ import pytest
 from domstats_fixtures import FIXTURES
 from scrape import exporter, get
 
-from exporter.host.libvirt_config import ConfSyntaxError, normalized_domain_xml, parse_libvirt_conf
+from exporter.collectors.config import ConfigSnapshot, config_families
+from exporter.host.libvirt_config import (
+    ConfigWatcher,
+    ConfSyntaxError,
+    normalized_domain_xml,
+    parse_libvirt_conf,
+)
 
 CONFIG = FIXTURES / "libvirt-config"
 CONFIG_ONLY = ("--collector.config", "--no-collector.libvirt", "--no-collector.smart",
@@ -128,6 +137,12 @@ def test_domain_edited_behind_libvirts_back_drifts(domains) -> None:  # type: ig
         assert get(running.scrape(), "kvm_domain_config_drift", domain=name) == 1
         on_disk.write_text(original)
         assert get(running.scrape(), "kvm_domain_config_drift", domain=name) == 0
+        on_disk.write_text(original[: len(original) // 2])  # cut off: libvirt could not load it back
+        corrupt = running.scrape()
+        assert get(corrupt, "kvm_domain_config_drift", domain=name) == 1
+        assert get(corrupt, "kvm_scrape_collector_success", collector="config") == 1
+        on_disk.write_text(original)
+        assert get(running.scrape(), "kvm_domain_config_drift", domain=name) == 0
         # libvirt redefines the domain: it rewrites the file itself, so no drift
         dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_DESCRIPTION, "changed through libvirt", None, None,
                         libvirt.VIR_DOMAIN_AFFECT_CONFIG)
@@ -135,3 +150,42 @@ def test_domain_edited_behind_libvirts_back_drifts(domains) -> None:  # type: ig
         on_disk.unlink()  # the file is gone, libvirt still has the domain
         assert get(running.scrape(), "kvm_domain_config_drift", domain=name) == 1
         on_disk.write_text(original)
+
+
+def scan_as_nobody(directory: Path) -> dict[str, tuple[bool, str]]:
+    """ConfigWatcher.scan() in a child running as nobody: path -> (readable, error)."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            files = ConfigWatcher(directory).scan().files
+            os.write(write_end, json.dumps({p: (f.readable, f.error) for p, f in files.items()}).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        data = pipe.read()
+    os.waitpid(pid, 0)
+    return {p: (r, e) for p, (r, e) in json.loads(data).items()}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop to nobody")
+def test_files_the_exporter_may_not_read_are_unreadable_not_corrupt() -> None:
+    with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp:
+        config = Path(tmp) / "libvirt"
+        shutil.copytree(CONFIG, config)
+        for path in (Path(tmp), *config.rglob("*")):
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        config.chmod(0o755)
+        (config / "qemu.conf").chmod(0o600)  # as Debian ships it
+        result = scan_as_nobody(config)
+    assert result["qemu.conf"][0] is False and result["qemu.conf"][1].startswith("unreadable")
+    assert result["libvirtd.conf"] == (True, "")
+    assert result["qemu/broken.xml"][0] is True and result["qemu/broken.xml"][1].startswith("XML")
+    scan = ConfigWatcher(CONFIG).scan()
+    families = {f.name: f for f in config_families(ConfigSnapshot(
+        [replace(scan.files["qemu.conf"], readable=False, error="unreadable: Permission denied")], {}))}
+    assert families["kvm_libvirt_config_file_readable"].rows == [(("qemu.conf",), 0)]
+    assert families["kvm_libvirt_config_file_valid"].rows == []

@@ -28,17 +28,21 @@ class ConfigSnapshot:
 
 
 def config_families(snapshot: ConfigSnapshot) -> list[Family]:
-    valid = gauge("libvirt_config_file_valid", "Whether the libvirt configuration file parses "
-                  "(1) or is unreadable or corrupt (0).", ["path", "kind"])
+    valid = gauge("libvirt_config_file_valid", "Whether the libvirt configuration file parses (1) "
+                  "or is corrupt (0); absent while it cannot be read.", ["path", "kind"])
+    readable = gauge("libvirt_config_file_readable", "Whether the exporter can read the libvirt "
+                     "configuration file (1) or not (0: permissions, a dangling link).", ["path"])
     mtime = gauge("libvirt_config_file_modified_time_seconds", "When the libvirt configuration "
                   "file was last modified, as a Unix timestamp.", ["path"])
     changes = counter("libvirt_config_file_changes", "Content changes of the libvirt configuration "
                       "file seen since the exporter started.", ["path"])
     for file in snapshot.files:
-        valid.add((file.path, file.kind), 0 if file.error else 1)
+        readable.add((file.path,), 1 if file.readable else 0)
+        if file.readable:
+            valid.add((file.path, file.kind), 0 if file.error else 1)
         mtime.add((file.path,), file.mtime)
         changes.add((file.path,), file.changes)
-    families = [valid, mtime, changes]
+    families = [valid, readable, mtime, changes]
     if snapshot.drift is not None:
         drift = gauge("domain_config_drift", "Whether the domain's definition file on disk differs "
                       "from what libvirt has defined, or exists on only one side (1) or not (0).",
@@ -56,7 +60,7 @@ class DriftChecker:
     def __init__(self, uri: str) -> None:
         self._events: Counter[str] = Counter()
         self.connection = Connection(uri, lambda _uuid: None, self._lifecycle)
-        self._cache: dict[str, tuple[tuple[Any, ...], bool]] = {}
+        self._cache: dict[str, tuple[tuple[Any, ...], bool | None]] = {}
 
     def _lifecycle(self, domain: str, _event: int, _detail: int) -> None:
         self._events[domain] += 1
@@ -72,13 +76,15 @@ class DriftChecker:
             if cached is None or cached[0] != key:
                 cached = (key, self._differs(conn, directory / file.path, name))
                 self._cache[name] = cached
-            drift[name] = cached[1]
+            if cached[1] is not None:
+                drift[name] = cached[1]
         for gone in self._cache.keys() - on_disk.keys():
             del self._cache[gone]
         return drift
 
     @staticmethod
-    def _differs(conn: Any, path: Path, name: str) -> bool:
+    def _differs(conn: Any, path: Path, name: str) -> bool | None:
+        """None when the file cannot be read: drift is then unknown, not reported."""
         try:
             defined = conn.lookupByName(name).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
         except libvirt.libvirtError as exc:
@@ -86,9 +92,13 @@ class DriftChecker:
                 return True
             raise
         try:
-            return normalized_domain_xml(path.read_bytes()) != normalized_domain_xml(defined)
-        except (OSError, ValueError):
-            return True  # unreadable or corrupt on disk: libvirt would not load it back
+            on_disk = path.read_bytes()
+        except OSError:
+            return None
+        try:
+            return normalized_domain_xml(on_disk) != normalized_domain_xml(defined)
+        except ValueError:
+            return True  # corrupt on disk: libvirt would not load it back
 
 
 class ConfigCollector:

@@ -67,15 +67,19 @@ class StorageSnapshot:
 
 
 class LibvirtStorage:
-    """Reads domains' disks, snapshots and pools; domain XML and snapshot times are cached
-    until libvirt reports an event for the domain."""
+    """Reads domains' disks, snapshots and pools. Domain XML is cached until libvirt reports
+    an event for the domain; libvirt has no snapshot events, so a domain's snapshot list is
+    re-read when an event arrives or after `snapshot_interval` (one call per domain per
+    interval, not per scrape); snapshot creation times never change and are kept."""
 
-    def __init__(self, uri: str, procfs: Path) -> None:
+    def __init__(self, uri: str, procfs: Path, snapshot_interval: float = 60.0) -> None:
+        self._snapshot_interval = snapshot_interval
         self._events: Counter[str] = Counter()
         self.connection = Connection(uri, self._event, None)
         self._procfs = procfs
         self._xml: dict[str, tuple[tuple[int, int], list[Any]]] = {}
         self._snapshot_times: dict[tuple[str, str], float | None] = {}
+        self._snapshot_lists: dict[str, tuple[float, int, tuple[int, float | None]]] = {}
 
     def _event(self, uuid: str) -> None:
         self._events[uuid] += 1
@@ -85,9 +89,12 @@ class LibvirtStorage:
         mounts = self._mounts()
         snapshot = StorageSnapshot()
         uuids = set()
+        running = conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)
+        active_uuids = {dom.UUIDString() for dom in running}
         for dom in conn.listAllDomains(0):
             try:
-                uuid, name, active = dom.UUIDString(), dom.name(), bool(dom.isActive())
+                uuid, name = dom.UUIDString(), dom.name()
+                active = uuid in active_uuids
                 uuids.add(uuid)
                 for disk in self._disks(dom, uuid):
                     if disk.source_type not in ("file", "block") or not disk.source:
@@ -99,8 +106,9 @@ class LibvirtStorage:
             except libvirt.libvirtError as exc:
                 if not is_missing_domain(exc):
                     raise
-        for gone in set(self._xml) - uuids:
-            del self._xml[gone]
+        for cache in (self._xml, self._snapshot_lists):
+            for gone in set(cache) - uuids:
+                del cache[gone]
         snapshot.pools = self._pools(conn)
         return snapshot
 
@@ -113,6 +121,16 @@ class LibvirtStorage:
         return cached[1]
 
     def _snapshots(self, dom: Any, uuid: str) -> tuple[int, float | None]:
+        cached = self._snapshot_lists.get(uuid)
+        now = time.monotonic()
+        fresh = cached is not None and now - cached[0] < self._snapshot_interval
+        if cached is not None and fresh and cached[1] == self._events[uuid]:
+            return cached[2]
+        result = self._read_snapshots(dom, uuid)
+        self._snapshot_lists[uuid] = (now, self._events[uuid], result)
+        return result
+
+    def _read_snapshots(self, dom: Any, uuid: str) -> tuple[int, float | None]:
         names = dom.snapshotListNames(0)
         newest: float | None = None
         for name in names:
@@ -247,7 +265,8 @@ class StorageCollector:
     name = "storage"
 
     def __init__(self, settings: Settings) -> None:
-        self.source = LibvirtStorage(settings.libvirt_uri, Path(settings.path_procfs))
+        self.source = LibvirtStorage(settings.libvirt_uri, Path(settings.path_procfs),
+                                     settings.libvirt_snapshot_interval)
         self.checker = ImageChecker(settings)
         self._flight: SingleFlight[StorageSnapshot] = in_thread(self.source.read)
 

@@ -125,8 +125,12 @@ def check_xml(data: bytes) -> None:
 
 def normalized_domain_xml(text: str | bytes) -> str:
     """Canonical form for comparing definitions: no comments, no layout whitespace, sorted
-    attributes, secure attributes dropped (they never reach a read-only connection)."""
-    root = ET.fromstring(text)
+    attributes, secure attributes dropped (they never reach a read-only connection).
+    Raises ValueError if the document is not well-formed."""
+    try:
+        root = ET.fromstring(text)
+    except ET.ParseError as exc:
+        raise ValueError(f"XML: {exc}") from exc
     for element in root.iter():
         for name in SECURE_ATTRIBUTES:
             element.attrib.pop(name, None)
@@ -161,9 +165,10 @@ class ConfigFile:
     kind: str
     signature: tuple[int, int, int]
     digest: str
-    error: str
+    error: str  # "" when the file parses
     mtime: float
     changes: int = 0
+    readable: bool = True
 
 
 @dataclass
@@ -189,7 +194,8 @@ class ConfigWatcher:
             known = self.files.get(relative)
             if known is None or known.signature != signature:
                 current = self._check(relative, kind, signature, stat.st_mtime, known)
-                if current.error and (known is None or not known.error or known.digest != current.digest):
+                if current.readable and current.error and (
+                        known is None or not known.error or known.digest != current.digest):
                     scan.newly_invalid.append(current)
                 known = current
             scan.files[relative] = known
@@ -214,11 +220,14 @@ class ConfigWatcher:
         try:
             data = (self.directory / relative).read_bytes()
         except OSError as exc:
-            digest, error = "", f"unreadable: {exc.strerror or exc}"
-        else:
-            digest, error = hashlib.sha256(data).hexdigest(), check_content(kind, data)
+            # Not corruption: the exporter lacks permission (qemu.conf and domain XML are
+            # 0600 root), or a dangling link. Reported as unreadable, never as invalid.
+            changes = known.changes if known else 0
+            return ConfigFile(relative, kind, signature, known.digest if known else "",
+                              f"unreadable: {exc.strerror or exc}", mtime, changes, readable=False)
+        digest, error = hashlib.sha256(data).hexdigest(), check_content(kind, data)
         changes = known.changes if known else 0
-        if known is not None and known.digest != digest:
+        if known is not None and known.digest and known.digest != digest:
             changes += 1
         return ConfigFile(relative, kind, signature, digest, error, mtime, changes)
 
