@@ -14,6 +14,7 @@ Numbers are printed, never asserted: timings belong here, not in tests.
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import subprocess
 import sys
@@ -35,6 +36,9 @@ from scrape import free_port, serving
 from exporter.libvirt.source import NOWAIT, STATS_GROUPS
 
 URI = "qemu:///system"
+ONLY_LIBVIRT = ["--no-collector." + name for name in (
+    "process", "thermal", "edac", "smart", "kvm", "kernel", "qemu", "host", "config", "network", "storage",
+    "iscsi", "zfs", "mdraid")]
 BRIDGE = "kvmxbbr0"
 PREFIX = "kvmxb-"
 
@@ -91,8 +95,9 @@ def floor_calls(conn: libvirt.virConnect, parallel: int, pool: ThreadPoolExecuto
 
     def share(doms: list[libvirt.virDomain]) -> None:
         for dom, _ in conn.domainListGetStats(doms, STATS_GROUPS, NOWAIT):
-            dom.getCPUStats(True)
-            dom.jobStats()
+            with contextlib.suppress(libvirt.libvirtError):  # stopped since the bulk call
+                dom.getCPUStats(True)
+                dom.jobStats()
 
     shares = [domains[i::parallel] for i in range(parallel) if domains[i::parallel]]
     list(pool.map(share, shares))
@@ -114,10 +119,19 @@ def measure(url: str, process: psutil.Process | None, scrapes: int) -> dict[str,
 
 
 def measure_server(label: str, command: list[str], port: int, ready_path: str,
-                   scrapes: int) -> dict[str, float]:
+                   scrapes: int, per_collector: bool = False) -> dict[str, float]:
+    url = f"http://127.0.0.1:{port}/metrics"
     with serving(command, f"http://127.0.0.1:{port}{ready_path}") as process:
-        result = measure(f"http://127.0.0.1:{port}/metrics", psutil.Process(process.pid), scrapes)
+        result = measure(url, psutil.Process(process.pid), scrapes)
+        if per_collector:
+            with urllib.request.urlopen(url, timeout=60) as response:
+                durations = [(float(v), c) for c, v in re.findall(
+                    r'^kvm_scrape_collector_duration_seconds\{collector="([^"]+)"\} (\S+)$',
+                    response.read().decode(), re.M)]
     print(row(label, result))
+    if per_collector:
+        print("|   per collector (ms, one scrape) | " + ", ".join(
+            f"{c} {d * 1000:.0f}" for d, c in sorted(durations, reverse=True)) + " | | | | |")
     return result
 
 
@@ -140,9 +154,15 @@ def bench_real(counts: list[int], scrapes: int, parallel: int) -> None:
             domains.grow_to(count)
             wait_until_idle()
             port = free_port()
-            m = measure_server(f"{count} kvm-exporter",
+            m = measure_server(f"{count} kvm-exporter, libvirt collector only",
                                [sys.executable, "-m", "exporter", f"--web.listen-address=127.0.0.1:{port}",
-                                f"--libvirt.parallel-calls={parallel}"], port, "/-/ready", scrapes)
+                                f"--libvirt.parallel-calls={parallel}", *ONLY_LIBVIRT],
+                               port, "/-/ready", scrapes)
+            port = free_port()
+            measure_server(f"{count} kvm-exporter, all default collectors",
+                           [sys.executable, "-m", "exporter", f"--web.listen-address=127.0.0.1:{port}",
+                            f"--libvirt.parallel-calls={parallel}"], port, "/-/ready", scrapes,
+                           per_collector=True)
             if debian:
                 port = free_port()
                 measure_server(f"{count} prometheus-libvirt-exporter 0.2.0",

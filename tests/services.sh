@@ -40,7 +40,7 @@ stop() {
     # QEMU outlives libvirtd: destroy test domains first.
     for dom in $(virsh -c qemu:///system list --all --name 2>/dev/null | grep '^kvmxt-' || true); do
         virsh -c qemu:///system destroy "$dom" >/dev/null 2>&1 || true
-        virsh -c qemu:///system undefine "$dom" >/dev/null 2>&1 || true
+        virsh -c qemu:///system undefine --snapshots-metadata "$dom" >/dev/null 2>&1 || true
     done
     # A test may have restarted libvirtd with another pid: stop whichever runs.
     if [[ -f $state/libvirtd.pid ]] || pgrep -x libvirtd >/dev/null; then

@@ -99,7 +99,8 @@ def every_family_name() -> set[str]:
     families += config_families(ConfigSnapshot([ConfigFile("qemu.conf", "conf", (1, 1, 1), "", "", 1.0)],
                                                {"d": True}))
     links = read_links(SysfsReader(FIXTURES / "sysfs" / "sys"))
-    families += link_families(links, DeviceFilter()) + bridge_families(
+    dev = read_procnet(FIXTURES / "procfs").dev
+    families += link_families(links, DeviceFilter(), dev) + bridge_families(
         Links(links.links, [Bridge("br", [links.links[0].device])], links.bonds)) + bond_families(links)
     families += procnet_families(read_procnet(FIXTURES / "procfs"))
     families.append(broadcast_family({("eth0", "rx_broadcast"): 1}, DeviceFilter()))

@@ -12,8 +12,8 @@ from exporter.collector import register
 from exporter.collectors.sysfs_base import SysfsCollector
 from exporter.metrics import Family, counter, gauge
 from exporter.network.ethtool import BroadcastReader
-from exporter.network.links import STATISTICS, DeviceFilter, Links, is_up, read_links
-from exporter.network.procnet import SNMP_FIELDS, ProcNet, read_procnet
+from exporter.network.links import DeviceFilter, KindCache, Links, is_up, read_links
+from exporter.network.procnet import NET_DEV_COLUMNS, SNMP_FIELDS, ProcNet, read_procnet
 from exporter.settings import Settings
 from exporter.sysfs import SysfsReader
 
@@ -28,7 +28,7 @@ class NetworkSnapshot:
     broadcast: dict[tuple[str, str], int]
 
 
-def link_families(links: Links, wanted: DeviceFilter) -> list[Family]:
+def link_families(links: Links, wanted: DeviceFilter, dev: dict[str, dict[str, int]]) -> list[Family]:
     n = "network_"
     info = gauge(n + "info", "Interface facts as labels: kind (physical, bridge, bond, vlan, veth, tap, "
                  "tun, loopback, ...), master (its bridge or bond), MAC address, operstate.",
@@ -42,8 +42,8 @@ def link_families(links: Links, wanted: DeviceFilter) -> list[Family]:
     downs = counter(n + "carrier_down_changes", "Carrier down events of the interface.", D)
     speed = gauge(n + "speed_bytes", "Link speed, in bytes per second (absent when unknown).", D)
     mtu = gauge(n + "mtu_bytes", "MTU of the interface, in bytes.", D)
-    stats = {name: counter(f"{n}{suffix}", f"Interface statistic {name} (sysfs statistics/).", D)
-             for name, suffix in STATISTICS.items()}
+    stats = {name: counter(f"{n}{name}", f"Interface counter {name.replace('_', ' ')} (/proc/net/dev).", D)
+             for name in NET_DEV_COLUMNS}
     for link in links.links:
         if not wanted.wanted(link.device):
             continue
@@ -56,7 +56,7 @@ def link_families(links: Links, wanted: DeviceFilter) -> list[Family]:
                               (downs, link.carrier_down), (mtu, link.mtu), (speed, speed_bytes)):
             if value is not None:
                 family.add(key, int(value))
-        for name, value in link.statistics.items():
+        for name, value in dev.get(link.device, {}).items():
             stats[name].add(key, value)
     return [info, up, admin, carrier, changes, ups, downs, speed, mtu, *stats.values()]
 
@@ -145,19 +145,20 @@ class NetworkCollector(SysfsCollector[NetworkSnapshot]):
         self._wanted = DeviceFilter(include, exclude)
         self._procfs = Path(procfs)
         self._broadcast = BroadcastReader() if ethtool else None
+        self._kinds: KindCache = {}
         super().__init__(sysfs, self._read_snapshot, self._build)
 
     def _read_snapshot(self, reader: SysfsReader) -> NetworkSnapshot:
-        links = read_links(reader)
+        links = read_links(reader, self._kinds)
         indexes = {link.device: link.ifindex for link in links.links
                    if link.ifindex is not None and self._wanted.wanted(link.device)}
         broadcast = self._broadcast.read(indexes) if self._broadcast is not None else {}
         return NetworkSnapshot(links, read_procnet(self._procfs), broadcast)
 
     def _build(self, snapshot: NetworkSnapshot) -> list[Family]:
-        return [*link_families(snapshot.links, self._wanted), *bridge_families(snapshot.links),
-                *bond_families(snapshot.links), *procnet_families(snapshot.procnet),
-                broadcast_family(snapshot.broadcast, self._wanted)]
+        return [*link_families(snapshot.links, self._wanted, snapshot.procnet.dev),
+                *bridge_families(snapshot.links), *bond_families(snapshot.links),
+                *procnet_families(snapshot.procnet), broadcast_family(snapshot.broadcast, self._wanted)]
 
 
 @register("network", default_enabled=True,

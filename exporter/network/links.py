@@ -10,25 +10,13 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from exporter.sysfs import SysfsReader
 
 IFF_UP = 0x1
 IFF_TAP = 0x2
 ARPHRD_LOOPBACK = 772
-
-# statistics/<file> -> (metric suffix, help)
-STATISTICS = {
-    "rx_packets": "receive_packets", "tx_packets": "transmit_packets",
-    "rx_bytes": "receive_bytes", "tx_bytes": "transmit_bytes",
-    "rx_dropped": "receive_drop", "tx_dropped": "transmit_drop",
-    "rx_errors": "receive_errs", "tx_errors": "transmit_errs",
-    "multicast": "receive_multicast", "collisions": "transmit_colls",
-    "rx_missed_errors": "receive_missed", "rx_over_errors": "receive_overruns",
-    "tx_carrier_errors": "transmit_carrier",
-}
-
 
 @dataclass
 class Link:
@@ -45,7 +33,6 @@ class Link:
     address: str
     master: str
     ifindex: int | None = None
-    statistics: dict[str, int] = field(default_factory=dict)
 
 
 def is_up(link: Link) -> bool:
@@ -130,21 +117,27 @@ def _master(reader: SysfsReader, device: str) -> str:
         return ""
 
 
-def read_link(reader: SysfsReader, device: str) -> Link:
+KindCache = dict[tuple[str, int | None], str]
+
+
+def read_link(reader: SysfsReader, device: str, kinds: KindCache | None = None) -> Link:
+    """`kinds` remembers each interface's kind by (name, ifindex): it never changes for a
+    device, and finding it costs several reads."""
     base = f"class/net/{device}"
+    ifindex = reader.read_int(reader.path(f"{base}/ifindex"))
+    kind = kinds.get((device, ifindex)) if kinds is not None else None
+    if kind is None:
+        kind = link_kind(reader, device)
+        if kinds is not None:
+            kinds[(device, ifindex)] = kind
     flags = _hex(reader.read_str(reader.path(f"{base}/flags")))
     admin_up = bool(flags & IFF_UP) if flags is not None else None
     # carrier and speed answer EINVAL while the link is administratively down: not an error.
     carrier = reader.read_int(reader.path(f"{base}/carrier"), invalid_is_missing=True)
     speed = reader.read_int(reader.path(f"{base}/speed"), invalid_is_missing=True)
-    statistics = {}
-    for name in STATISTICS:
-        value = reader.read_int(reader.path(f"{base}/statistics/{name}"))
-        if value is not None:
-            statistics[name] = value
     return Link(
         device=device,
-        kind=link_kind(reader, device),
+        kind=kind,
         admin_up=admin_up,
         operstate=reader.read_str(reader.path(f"{base}/operstate")) or "unknown",
         carrier=carrier,
@@ -155,8 +148,7 @@ def read_link(reader: SysfsReader, device: str) -> Link:
         mtu=reader.read_int(reader.path(f"{base}/mtu")),
         address=reader.read_str(reader.path(f"{base}/address")) or "",
         master=_master(reader, device),
-        ifindex=reader.read_int(reader.path(f"{base}/ifindex")),
-        statistics=statistics,
+        ifindex=ifindex,
     )
 
 
@@ -174,14 +166,18 @@ def read_bond(reader: SysfsReader, name: str) -> Bond:
     return Bond(name, mode, slaves, mii)
 
 
-def read_links(reader: SysfsReader) -> Links:
+def read_links(reader: SysfsReader, kinds: KindCache | None = None) -> Links:
     """Every interface: a bridge's port counts whether or not the port's own series are
     filtered out."""
     links, bridges, bonds = [], [], []
-    for device in reader.list_dir(reader.path("class/net")):
+    devices = reader.list_dir(reader.path("class/net"))
+    if kinds is not None:
+        for gone in [key for key in kinds if key[0] not in devices]:
+            del kinds[gone]
+    for device in devices:
         if not reader.path(f"class/net/{device}").is_dir():
             continue  # bonding_masters is a file
-        link = read_link(reader, device)
+        link = read_link(reader, device, kinds)
         links.append(link)
         if link.kind == "bridge":
             bridges.append(Bridge(device, reader.list_dir(reader.path(f"class/net/{device}/brif"))))

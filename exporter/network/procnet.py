@@ -38,6 +38,27 @@ class Softnet:
     time_squeezed: int
 
 
+# /proc/net/dev columns, named as node_exporter's netdev collector names them
+NET_DEV_COLUMNS = (
+    "receive_bytes", "receive_packets", "receive_errs", "receive_drop", "receive_fifo", "receive_frame",
+    "receive_compressed", "receive_multicast", "transmit_bytes", "transmit_packets", "transmit_errs",
+    "transmit_drop", "transmit_fifo", "transmit_colls", "transmit_carrier", "transmit_compressed",
+)
+
+
+def parse_net_dev(text: str) -> dict[str, dict[str, int]]:
+    """/proc/net/dev: every interface's counters in one read (two header lines, then
+    `name: 16 numbers`)."""
+    devices = {}
+    for line in text.splitlines()[2:]:
+        name, sep, numbers = line.partition(":")
+        values = numbers.split()
+        if not sep or len(values) != len(NET_DEV_COLUMNS) or not all(v.isdigit() for v in values):
+            raise ValueError(f"/proc/net/dev: unexpected line {line.strip()[:60]!r}")
+        devices[name.strip()] = dict(zip(NET_DEV_COLUMNS, map(int, values), strict=True))
+    return devices
+
+
 def parse_softnet(text: str) -> list[Softnet]:
     """One hex row per CPU: processed, dropped, time_squeeze, ...; the CPU is the row index
     (column 13 on kernels >= 5.10 names it, rows of offline CPUs are left out)."""
@@ -54,6 +75,7 @@ def parse_softnet(text: str) -> list[Softnet]:
 @dataclass
 class ProcNet:
     snmp: dict[tuple[str, str], int] = field(default_factory=dict)
+    dev: dict[str, dict[str, int]] = field(default_factory=dict)
     softnet: list[Softnet] = field(default_factory=list)
     conntrack_entries: int | None = None
     conntrack_limit: int | None = None
@@ -69,6 +91,8 @@ def _optional_int(path: Path) -> int | None:
 def read_procnet(procfs: Path) -> ProcNet:
     """Raises OSError/ValueError if /proc/net/snmp is missing or garbled; the rest is optional."""
     result = ProcNet(snmp=parse_snmp((procfs / "net" / "snmp").read_text()))
+    with contextlib.suppress(FileNotFoundError):
+        result.dev = parse_net_dev((procfs / "net" / "dev").read_text())
     with contextlib.suppress(FileNotFoundError):
         result.softnet = parse_softnet((procfs / "net" / "softnet_stat").read_text())
     netfilter = procfs / "sys" / "net" / "netfilter"
