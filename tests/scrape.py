@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -32,6 +32,18 @@ def series(samples: Samples, name: str, /, **labels: str) -> list[dict[str, str]
     """Label sets of every series of `name` whose labels include `labels`."""
     wanted = set(labels.items())
     return [dict(lbls) for n, lbls in samples if n == name and wanted <= lbls]
+
+
+def wait_until(scrape: Callable[[], Samples], ready: Callable[[Samples], object],
+               seconds: float = 20) -> Samples:
+    """Scrape until `ready(samples)` holds or `seconds` pass; the last samples either way
+    (the caller's assertions then say what is missing)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        samples = scrape()
+        if ready(samples) or time.monotonic() > deadline:
+            return samples
+        time.sleep(0.2)
 
 
 def free_port() -> int:

@@ -19,7 +19,7 @@ import libvirt
 import pytest
 from domstats_fixtures import FIXTURES
 from guests import TOUCH_64M_ON_SIGNAL, TOUCH_SIGNAL_OFFSET
-from scrape import exporter, get, series
+from scrape import exporter, get, series, wait_until
 
 from exporter.collectors.kernel import KernelEvents
 from exporter.host.kmsg import KmsgReader, classify, domain_from_memcg, parse_record
@@ -178,7 +178,8 @@ def test_real_oom_kill_in_a_memory_cgroup_is_counted(memory_cgroup: Path) -> Non
         child.stdin.write(b"go\n")
         child.stdin.close()
         assert child.wait(60) == -9  # SIGKILL from the OOM killer
-        after = wait_for(running.scrape, lambda s: get(s, "kvm_kernel_oom_kills_total", comm=comm, domain=""))
+        killed = {"comm": comm, "domain": ""}
+        after = wait_until(running.scrape, lambda s: get(s, "kvm_kernel_oom_kills_total", **killed))
     assert get(after, "kvm_kernel_oom_kills_total", comm=comm, domain="") == 1
     assert (get(after, "kvm_host_oom_kills_total") or 0) >= (get(before, "kvm_host_oom_kills_total") or 0) + 1
     assert get(after, "kvm_scrape_collector_success", collector="kernel") == 1
@@ -191,7 +192,7 @@ def test_records_written_by_programs_are_not_kernel_events() -> None:
         before = running.scrape()
         with open("/dev/kmsg", "w") as kmsg:
             kmsg.write("kvm-exporter test: kvm: disabled by bios\n")
-        after = wait_for(running.scrape, lambda s: (get(s, "kvm_kernel_log_records_total") or 0)
+        after = wait_until(running.scrape, lambda s: (get(s, "kvm_kernel_log_records_total") or 0)
                          > (get(before, "kvm_kernel_log_records_total") or 0))
     assert not series(after, "kvm_kernel_kvm_init_failures_total")
 
@@ -223,11 +224,11 @@ def test_qemu_killed_by_the_oom_killer_is_attributed_to_its_domain(domains) -> N
         with image.open("r+b") as disk:  # tell the guest to touch 63 MiB
             disk.seek(TOUCH_SIGNAL_OFFSET)
             disk.write(b"\x42")
-        after = wait_for(running.scrape, lambda s: series(s, "kvm_kernel_oom_kills_total", domain=name))
+        after = wait_until(running.scrape, lambda s: series(s, "kvm_kernel_oom_kills_total", domain=name))
         assert series(after, "kvm_kernel_oom_kills_total", domain=name) == [
             {"comm": "qemu-system-x86", "domain": name}]
         crash = {"domain": name, "event": "stopped", "detail": "failed"}
-        stopped = wait_for(running.scrape, lambda s: get(s, "kvm_domain_lifecycle_events_total", **crash))
+        stopped = wait_until(running.scrape, lambda s: get(s, "kvm_domain_lifecycle_events_total", **crash))
     assert get(stopped, "kvm_domain_lifecycle_events_total", **crash) == 1
     assert dom.state() == [libvirt.VIR_DOMAIN_SHUTOFF, libvirt.VIR_DOMAIN_SHUTOFF_CRASHED]
 
@@ -236,12 +237,3 @@ def dom_disk(dom: libvirt.virDomain) -> str:
     match = re.search(r"<source file='([^']+)'", dom.XMLDesc(0))
     assert match
     return match.group(1)
-
-
-def wait_for(scrape, ready, seconds: float = 30):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + seconds
-    while True:
-        samples = scrape()
-        if ready(samples) or time.monotonic() > deadline:
-            return samples
-        time.sleep(0.3)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from domstats_fixtures import FIXTURES
 from netns import Netns, run
-from scrape import Samples, exporter, get, parse_samples, series
+from scrape import Samples, exporter, get, parse_samples, series, wait_until
 
 from exporter.network.ethtool import BroadcastReader, is_broadcast_stat
 from exporter.network.ovs import parse_vsctl
@@ -42,15 +42,6 @@ def new_ns(created: list[Netns], hint: str) -> Netns:
     ns = Netns(hint)
     created.append(ns)
     return ns
-
-
-def wait_until(scrape, ready, seconds: float = 10) -> Samples:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + seconds
-    while True:
-        samples = scrape()
-        if ready(samples) or time.monotonic() > deadline:
-            return samples
-        time.sleep(0.2)
 
 
 @ROOT_ONLY

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 from domstats_fixtures import FIXTURES
-from scrape import Samples, exporter, free_port, get, parse_samples, series, serving
+from scrape import exporter, free_port, get, parse_samples, series, serving, wait_until
 from storage_fakes import build_fake_storage
 
 from exporter.storage.mdraid import parse_mdstat
@@ -39,15 +38,6 @@ ONLY = (
     "--no-collector.mdraid",
 )
 PATHS = (f"--path.sysfs={SYSFS}", f"--path.procfs={PROCFS}", f"--path.rootfs={ROOTFS}")
-
-
-def wait_until(scrape, ready, seconds: float = 15) -> Samples:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + seconds
-    while True:
-        samples = scrape()
-        if ready(samples) or time.monotonic() > deadline:
-            return samples
-        time.sleep(0.2)
 
 
 # --- md RAID -------------------------------------------------------------------------

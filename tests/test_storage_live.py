@@ -16,7 +16,7 @@ from pathlib import Path
 import libvirt
 import pytest
 from guests import file_disk
-from scrape import Samples, exporter, free_port, get, series
+from scrape import Samples, exporter, free_port, get, series, wait_until
 
 STORAGE_ONLY = (
     "--collector.storage",
@@ -34,15 +34,6 @@ STORAGE_ONLY = (
     "--no-collector.edac",
     "--no-collector.kvm",
 )
-
-
-def wait_until(scrape, ready, seconds: float = 20) -> Samples:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + seconds
-    while True:
-        samples = scrape()
-        if ready(samples) or time.monotonic() > deadline:
-            return samples
-        time.sleep(0.3)
 
 
 def qcow2(path: Path) -> Path:
