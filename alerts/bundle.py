@@ -173,6 +173,32 @@ ALERTS: list[Alert] = [
                  "8m"),
         ]),
     Alert(
+        "HostSensorTemperatureCritical", "hardware", "cpu_overheat", "critical",
+        "kvm_hwmon_temperature_celsius{$sel}"
+        " >= on (job, instance, chip, sensor) kvm_hwmon_temperature_crit_celsius{$sel}"
+        " or (kvm_hwmon_temperature_celsius{$sel} >= $temperature_critical_celsius"
+        " unless on (job, instance, chip, sensor) kvm_hwmon_temperature_crit_celsius{$sel})",
+        "1m", "A hardware temperature sensor reached its critical level.",
+        f"Sensor {{{{ $labels.sensor }}}} of {{{{ $labels.chip }}}} on {HOST} reads {{{{ $value }}}} °C, at or "
+        "above its own crit (or the configured critical level where it has none).",
+        "The component is about to shut itself down or fail; the host may power off to protect it.",
+        ["`sensors`", "`cat /sys/class/hwmon/hwmon*/{name,temp*_input,temp*_crit}`", "the BMC event log"],
+        ["Live-migrate or shut down VMs now.", "Fix cooling for the component before bringing load back."],
+        "KVM host", [
+            Case({s("kvm_hwmon_temperature_celsius", 'chip="platform_coretemp_0",sensor="temp1"'): "101x10",
+                  s("kvm_hwmon_temperature_crit_celsius", 'chip="platform_coretemp_0",sensor="temp1"'): "100x10"},
+                 "5m", {"chip": "platform_coretemp_0", "sensor": "temp1"},
+                 "Sensor temp1 of platform_coretemp_0 on hv1:9978 reads 101 °C, at or above its own crit (or the "
+                 "configured critical level where it has none)."),
+            Case({s("kvm_hwmon_temperature_celsius", 'chip="platform_coretemp_0",sensor="temp1"'): "101x10",
+                  s("kvm_hwmon_temperature_crit_celsius", 'chip="platform_coretemp_0",sensor="temp1"'): "105x10"},
+                 "5m"),
+            Case({s("kvm_hwmon_temperature_celsius", 'chip="nct6779",sensor="temp3"'): "96x10"}, "5m",
+                 {"chip": "nct6779", "sensor": "temp3"},
+                 "Sensor temp3 of nct6779 on hv1:9978 reads 96 °C, at or above its own crit (or the configured "
+                 "critical level where it has none)."),
+        ]),
+    Alert(
         "HostCpuThrottling", "hardware", "cpu_overheat", "warning",
         "sum by (job, instance) (increase(kvm_cpu_core_throttles_total{$sel}[10m])"
         " or increase(kvm_cpu_package_throttles_total{$sel}[10m])) > 0",
