@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-runtime_packages=(python3 python3-venv python3-dev gcc pkg-config libvirt-dev smartmontools)
+runtime_packages=(python3 python3-venv python3-dev gcc pkg-config libvirt-dev smartmontools qemu-utils)
 test_packages=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils
                qemu-block-extra dnsmasq-base iptables iproute2 prometheus
                prometheus-node-exporter prometheus-alertmanager openvswitch-switch util-linux tgt)
