@@ -20,12 +20,12 @@ import sys
 import time
 import urllib.parse
 import urllib.request
-import uuid
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cgroups
 import libvirt
 import pytest
 from alerting_stack import alerting_stack, generate_rules
@@ -214,15 +214,16 @@ def host_exporter(lab: Lab, domains) -> tuple[str, list[Fault]]:  # type: ignore
     disks = domains.create("e2edisk", extra_devices=file_disk(image, "vdb"))
     old = domains.create("e2esnap", persistent=True, start=False)
     busy: list[libvirt.virDomain] = []
-    cgroup = Path("/sys/fs/cgroup/memory") / f"kvmxt-e2e-{uuid.uuid4().hex[:6]}"
+    groups: list[Path] = []
 
     def kill_qemu() -> None:
         pid = int(Path(f"/run/libvirt/qemu/{crash.name()}.pid").read_text())
         os.kill(pid, signal.SIGKILL)
 
     def oom() -> None:
-        cgroup.mkdir()
-        (cgroup / "memory.limit_in_bytes").write_text(str(32 << 20))
+        cgroup = cgroups.create("e2e", 32 << 20)
+        groups.append(cgroup)
+        lab.stack.callback(remove_cgroup)
         hog = subprocess.Popen(
             [
                 sys.executable,
@@ -239,12 +240,8 @@ def host_exporter(lab: Lab, domains) -> tuple[str, list[Fault]]:  # type: ignore
         assert hog.wait(60) == -9
 
     def remove_cgroup() -> None:
-        for _ in range(50):
-            try:
-                cgroup.rmdir()
-                return
-            except OSError:
-                time.sleep(0.1)
+        if groups:
+            cgroups.remove(groups.pop())
 
     def old_snapshot() -> None:
         definition = old.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)

@@ -4,17 +4,15 @@ counted by the real exporter process reading the real /dev/kmsg and /proc/vmstat
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import socket
 import subprocess
 import sys
-import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import cgroups
 import libvirt
 import pytest
 from domstats_fixtures import FIXTURES
@@ -150,18 +148,11 @@ def test_reader_counts_records_lost_to_a_wrapped_ring_buffer() -> None:
 @pytest.fixture
 def memory_cgroup() -> Iterator[Path]:
     """A cgroup-v1 memory cgroup limited to 32 MiB, removed afterwards."""
-    root = Path("/sys/fs/cgroup/memory")
-    if not (root / "memory.limit_in_bytes").exists():
+    if not (cgroups.MEMORY / "memory.limit_in_bytes").exists():
         pytest.skip("no cgroup-v1 memory controller")
-    group = root / f"kvmxt-oom-{uuid.uuid4().hex[:8]}"
-    group.mkdir()
-    (group / "memory.limit_in_bytes").write_text(str(32 << 20))
+    group = cgroups.create("oom", 32 << 20)
     yield group
-    for _ in range(50):
-        with contextlib.suppress(OSError):
-            group.rmdir()
-            return
-        time.sleep(0.1)
+    cgroups.remove(group)
 
 
 @ROOT_ONLY
