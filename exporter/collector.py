@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
-from exporter.metrics import Family, gauge
+from exporter.metrics import Family, counter, gauge
 
 if TYPE_CHECKING:
     from exporter.settings import Settings
@@ -139,6 +139,32 @@ def in_thread(read: Callable[[], T]) -> SingleFlight[T]:
         return await asyncio.to_thread(read)
 
     return SingleFlight(job)
+
+
+def read_errors_family(collector: str, errors: int) -> Family:
+    """`kvm_collector_read_errors_total`: values a collector skipped because they were
+    unreadable or garbled."""
+    family = counter("collector_read_errors", "Values a collector found but could not read "
+                     "or parse (skipped), since the exporter started.", ["collector"])
+    family.add((collector,), errors)
+    return family
+
+
+class ThreadedCollector(Generic[T]):
+    """The common collector: `read()` a snapshot in a worker thread (single flight), then
+    `build(snapshot)` its families. Subclasses set `name`."""
+
+    name = ""
+
+    def __init__(self, read: Callable[[], T], build: Callable[[T], list[Family]]) -> None:
+        self._build = build
+        self._flight: SingleFlight[T] = in_thread(read)
+
+    async def collect(self) -> list[Family]:
+        return self._build(await self._flight.run())
+
+    async def close(self) -> None:
+        return None
 
 
 class SharedCollection:

@@ -56,6 +56,11 @@ class Periodic:
         if self._task is None:
             self._task = asyncio.ensure_future(self._run_forever())
 
+    async def first_round(self) -> None:
+        """Start polling if it has not started, and wait until the first round is done."""
+        self.start()
+        await self.ready.wait()
+
     async def _run_forever(self) -> None:
         while True:
             try:

@@ -11,7 +11,7 @@ import pytest
 from scrape import exporter, get, series
 
 from exporter.host.qemu_logs import classify_line
-from exporter.host.qemu_pids import guest_memory_bytes, guest_name, parse_pidfile
+from exporter.host.qemu_pids import RunningDomains, guest_memory_bytes, guest_name, parse_pidfile
 
 LOG_DIR = Path("/var/log/libvirt/qemu")
 QEMU_ONLY = ("--collector.qemu", "--no-collector.libvirt", "--no-collector.config", "--no-collector.smart",
@@ -123,3 +123,21 @@ def test_unreadable_log_dir_is_reported(tmp_path: Path) -> None:
         samples = running.scrape()
     assert get(samples, "kvm_qemu_logs_readable") == 0
     assert get(samples, "kvm_scrape_collector_success", collector="qemu") == 1
+
+
+def test_running_domains_confirm_each_pid_once(tmp_path: Path) -> None:
+    run, procfs = tmp_path / "run", tmp_path / "proc"
+    run.mkdir()
+    for pid, argv in ((101, ["qemu-system-x86_64", "-name", "guest=web,debug-threads=on"]),
+                      (102, ["sleep", "1000"])):
+        (procfs / str(pid)).mkdir(parents=True)
+        (procfs / str(pid) / "cmdline").write_bytes("\0".join(argv).encode() + b"\0")
+    (run / "web.pid").write_text("101\n")
+    (run / "db.pid").write_text("102\n")  # a stale pid file: pid 102 runs something else
+    (run / "driver.pid").write_text("1\n")
+    running = RunningDomains(run, procfs)
+    assert running.read() == {"web": 101}
+    (procfs / "101" / "cmdline").write_bytes(b"")  # not read again while the pid file is unchanged
+    assert running.read() == {"web": 101}
+    shutil.rmtree(procfs / "101")  # the process is gone
+    assert running.read() == {}

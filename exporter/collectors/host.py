@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from exporter.collector import SingleFlight, in_thread, register
+from exporter.collector import ThreadedCollector, register
 from exporter.host.procfs import HostSample, read_host
 from exporter.metrics import Family, counter, gauge, single
 from exporter.settings import Settings
@@ -59,18 +59,12 @@ def host_families(sample: HostSample) -> list[Family]:
     return families
 
 
-class HostCollector:
+class HostCollector(ThreadedCollector[HostSample]):
     name = "host"
 
     def __init__(self, procfs: str) -> None:
         ticks = os.sysconf("SC_CLK_TCK")
-        self._flight: SingleFlight[HostSample] = in_thread(lambda: read_host(Path(procfs), ticks))
-
-    async def collect(self) -> list[Family]:
-        return host_families(await self._flight.run())
-
-    async def close(self) -> None:
-        return None
+        super().__init__(lambda: read_host(Path(procfs), ticks), host_families)
 
 
 @register("host", default_enabled=True,

@@ -143,8 +143,7 @@ class IscsiCollector(SysfsCollector[IscsiSnapshot]):
         self.poller.sids = [s.sid for s in snapshot.sessions]
         if not self.poller.sids:
             return families
-        self.poller.background.start()
-        await self.poller.background.ready.wait()
+        await self.poller.background.first_round()
         return [*families, *stats_families(snapshot.sessions, self.poller)]
 
     async def close(self) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from exporter.collector import CollectorError, SingleFlight, in_thread, register
 from exporter.host.kmsg import KernelEvent, KmsgReader, classify, domain_from_memcg
 from exporter.host.procfs import read_vmstat
-from exporter.host.qemu_pids import PidIndex, running_domains
+from exporter.host.qemu_pids import PidIndex, RunningDomains
 from exporter.metrics import Family, counter, single
 from exporter.settings import Settings
 
@@ -122,14 +122,14 @@ class KernelCollector:
     def __init__(self, kmsg_path: str, procfs: str, run_dir: str) -> None:
         self._reader = KmsgReader(kmsg_path)
         self._procfs = Path(procfs)
-        self._run_dir = Path(run_dir)
+        self._running = RunningDomains(Path(run_dir), self._procfs)
         self._pids = PidIndex()
         self._events = KernelEvents()
         self._reported_unreadable = False
         self._flight: SingleFlight[tuple[list[Family], str]] = in_thread(self._read)
 
     def _read(self) -> tuple[list[Family], str]:
-        self._pids.update(running_domains(self._run_dir, self._procfs))
+        self._pids.update(self._running.read())
         try:
             vmstat = read_vmstat(self._procfs)
         except OSError as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from exporter.collector import SingleFlight, in_thread, register
+from exporter.collector import ThreadedCollector, register
 from exporter.hardware.kvm_ready import Readiness, read_readiness
 from exporter.metrics import Family, gauge
 from exporter.settings import Settings
@@ -25,18 +25,12 @@ def readiness_families(readiness: Readiness) -> list[Family]:
     return [checks, ready, nested]
 
 
-class KvmCollector:
+class KvmCollector(ThreadedCollector[Readiness]):
     name = "kvm"
 
     def __init__(self, rootfs: str, sysfs: str, procfs: str) -> None:
         paths = (Path(rootfs), Path(sysfs), Path(procfs))
-        self._flight: SingleFlight[Readiness] = in_thread(lambda: read_readiness(*paths))
-
-    async def collect(self) -> list[Family]:
-        return readiness_families(await self._flight.run())
-
-    async def close(self) -> None:
-        return None
+        super().__init__(lambda: read_readiness(*paths), readiness_families)
 
 
 @register("kvm", default_enabled=True,

@@ -75,8 +75,7 @@ class OvsCollector:
             self.error, self.last_success = "", time.time()
 
     async def collect(self) -> list[Family]:
-        self.background.start()
-        await self.background.ready.wait()
+        await self.background.first_round()
         up = gauge("ovs_up", "Whether the last ovs-vsctl run answered (1) or not (0); the series "
                    "below keep the last answer.")
         up.add((), 0 if self.error else 1)

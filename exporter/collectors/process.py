@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import psutil
 
-from exporter.collector import SingleFlight, in_thread, register
+from exporter.collector import ThreadedCollector, register
 from exporter.metrics import Family, counter, gauge, single
 from exporter.settings import Settings
 
@@ -48,18 +48,12 @@ def process_families(sample: ProcessSample) -> list[Family]:
     ]
 
 
-class ProcessCollector:
+class ProcessCollector(ThreadedCollector[ProcessSample]):
     name = "process"
 
     def __init__(self, process: psutil.Process | None = None) -> None:
         watched = process or psutil.Process()
-        self._flight: SingleFlight[ProcessSample] = in_thread(lambda: sample_process(watched))
-
-    async def collect(self) -> list[Family]:
-        return process_families(await self._flight.run())
-
-    async def close(self) -> None:
-        return None
+        super().__init__(lambda: sample_process(watched), process_families)
 
 
 @register("process", default_enabled=True,

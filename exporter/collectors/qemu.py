@@ -8,9 +8,9 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from exporter.collector import SingleFlight, in_thread, register
+from exporter.collector import ThreadedCollector, register
 from exporter.host.qemu_logs import KINDS, LogTailer, classify_line
-from exporter.host.qemu_pids import running_domains
+from exporter.host.qemu_pids import RunningDomains
 from exporter.host.qemu_procs import QemuProcess, QemuProcessReader
 from exporter.metrics import Family, counter, gauge
 from exporter.settings import Settings
@@ -64,20 +64,23 @@ def log_families(errors: dict[tuple[str, str], int], readable: bool) -> list[Fam
     return [lines, up]
 
 
-class QemuCollector:
+def qemu_families(snapshot: QemuSnapshot) -> list[Family]:
+    return [*process_families(snapshot.processes), *log_families(snapshot.log_errors, snapshot.logs_readable)]
+
+
+class QemuCollector(ThreadedCollector[QemuSnapshot]):
     name = "qemu"
 
     def __init__(self, run_dir: str, log_dir: str, procfs: str) -> None:
-        self._run_dir = Path(run_dir)
-        self._procfs = Path(procfs)
+        self._running = RunningDomains(Path(run_dir), Path(procfs))
         self._tailer = LogTailer(Path(log_dir))
-        self._processes = QemuProcessReader(self._procfs)
+        self._processes = QemuProcessReader(Path(procfs))
         self._log_errors: Counter[tuple[str, str]] = Counter()
         self._log_error_reported = False
-        self._flight: SingleFlight[QemuSnapshot] = in_thread(self._read)
+        super().__init__(self._read, qemu_families)
 
     def _read(self) -> QemuSnapshot:
-        running = running_domains(self._run_dir, self._procfs)
+        running = self._running.read()
         readable = self._read_logs()
         for domain in running:
             for kind in KINDS:
@@ -100,13 +103,6 @@ class QemuCollector:
                     self._log_errors[(domain, kind)] += 1
         return True
 
-    async def collect(self) -> list[Family]:
-        snapshot = await self._flight.run()
-        return [*process_families(snapshot.processes),
-                *log_families(snapshot.log_errors, snapshot.logs_readable)]
-
-    async def close(self) -> None:
-        return None
 
 
 @register("qemu", default_enabled=True,

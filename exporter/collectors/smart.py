@@ -124,8 +124,7 @@ class SmartCollector:
         self.poller = poller
 
     async def collect(self) -> list[Family]:
-        self.poller.background.start()
-        await self.poller.background.ready.wait()
+        await self.poller.background.first_round()
         discovery = gauge("smart_discovery_up", "Whether the last `smartctl --scan-open` worked (1) "
                           "or failed (0); failed scans keep the devices known before.")
         discovery.add((), 0 if self.poller.discovery_error else 1)

@@ -3,28 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import TypeVar
 
-from exporter.collector import SingleFlight, in_thread
-from exporter.metrics import Family, counter
+from exporter.collector import ThreadedCollector, read_errors_family
+from exporter.metrics import Family
 from exporter.sysfs import SysfsReader
 
 T = TypeVar("T")
 
 
-class SysfsCollector(Generic[T]):
-    """Reads a snapshot with `read(reader)` off the event loop, then `build(snapshot)`."""
-
-    name = ""
+class SysfsCollector(ThreadedCollector[T]):
+    """Reads a snapshot with `read(reader)` off the event loop, then `build(snapshot)`, and
+    adds `kvm_collector_read_errors_total` for what it could not read. The latest snapshot
+    stays in `last` for collectors that build more on it."""
 
     def __init__(self, sysfs: str, read: Callable[[SysfsReader], T],
                  build: Callable[[T], list[Family]]) -> None:
         self._sysfs = sysfs
         self._read = read
-        self._build = build
         self._read_errors = 0
         self.last: T | None = None
-        self._flight: SingleFlight[T] = in_thread(self._read_counting_errors)
+        super().__init__(self._read_counting_errors, build)
 
     def _read_counting_errors(self) -> T:
         reader = SysfsReader(self._sysfs)
@@ -34,11 +33,4 @@ class SysfsCollector(Generic[T]):
 
     async def collect(self) -> list[Family]:
         self.last = await self._flight.run()
-        families = self._build(self.last)
-        errors = counter("collector_read_errors", "Values a collector found but could not read "
-                         "or parse (skipped), since the exporter started.", ["collector"])
-        errors.add((self.name,), self._read_errors)
-        return [*families, errors]
-
-    async def close(self) -> None:
-        return None
+        return [*self._build(self.last), read_errors_family(self.name, self._read_errors)]

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from exporter.collector import register
+from exporter.collector import SingleFlight, in_thread, read_errors_family, register
 from exporter.commands import CommandError, Periodic, run_command
 from exporter.metrics import Family, counter, gauge
 from exporter.settings import Settings
@@ -229,21 +229,19 @@ class ZfsCollector:
         self._kstat = Path(settings.path_procfs) / "spl" / "kstat" / "zfs"
         self.poller = ZfsPoller(settings)
         self._read_errors = 0
+        self._kstats: SingleFlight[Kstats] = in_thread(lambda: read_kstats(self._kstat))
 
     async def collect(self) -> list[Family]:
         present = gauge("zfs_present", "Whether the ZFS module is loaded (its kstat directory exists).")
         try:
-            kstats = await asyncio.to_thread(read_kstats, self._kstat)
+            kstats = await self._kstats.run()
         except OSError:
             present.add((), 0)
             return [present]
         present.add((), 1)
         self._read_errors += kstats.errors
-        read_errors = counter("collector_read_errors", "Values a collector found but could not read "
-                              "or parse (skipped), since the exporter started.", ["collector"])
-        read_errors.add((self.name,), self._read_errors)
-        self.poller.background.start()
-        await self.poller.background.ready.wait()
+        read_errors = read_errors_family(self.name, self._read_errors)
+        await self.poller.background.first_round()
         state = self.poller.state
         up = gauge("zfs_up", "Whether the last `zpool status` answered (1) or not (0); the pool series "
                    "keep its last answer.")

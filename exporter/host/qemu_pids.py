@@ -59,27 +59,45 @@ def read_cmdline(procfs: Path, pid: int) -> list[str] | None:
     return raw.decode("utf-8", "replace").rstrip("\0").split("\0") if raw else None
 
 
-def running_domains(run_dir: Path, procfs: Path) -> dict[str, int]:
-    """domain -> pid of its QEMU process, for pid files whose process still runs that domain."""
-    found: dict[str, int] = {}
-    try:
-        pidfiles = sorted(run_dir.glob("*.pid"))
-    except OSError:
-        return found
-    for pidfile in pidfiles:
-        domain = pidfile.name.removesuffix(".pid")
-        if domain == "driver":  # libvirt's own virtqemud/libvirtd pid lives here too
-            continue
+class RunningDomains:
+    """domain -> pid of its QEMU process, for pid files whose process runs that domain.
+
+    A pid's command line is read once, when its pid file first names it; later rounds only
+    check that the process still exists (a stat), not its command line again.
+    """
+
+    def __init__(self, run_dir: Path, procfs: Path) -> None:
+        self._run_dir = run_dir
+        self._procfs = procfs
+        self._confirmed: dict[tuple[str, int], bool] = {}
+
+    def read(self) -> dict[str, int]:
+        found: dict[str, int] = {}
+        seen: set[tuple[str, int]] = set()
         try:
-            pid = parse_pidfile(pidfile.read_text())
-        except (OSError, UnicodeDecodeError):
-            continue
-        if pid is None:
-            continue
-        argv = read_cmdline(procfs, pid)
-        if argv is not None and guest_name(argv) == domain:
-            found[domain] = pid
-    return found
+            pidfiles = sorted(self._run_dir.glob("*.pid"))
+        except OSError:
+            return found
+        for pidfile in pidfiles:
+            domain = pidfile.name.removesuffix(".pid")
+            if domain == "driver":  # libvirt's own virtqemud/libvirtd pid lives here too
+                continue
+            try:
+                pid = parse_pidfile(pidfile.read_text())
+            except (OSError, UnicodeDecodeError):
+                continue
+            if pid is None or not (self._procfs / str(pid)).exists():
+                continue
+            key = (domain, pid)
+            seen.add(key)
+            if key not in self._confirmed:
+                argv = read_cmdline(self._procfs, pid)
+                self._confirmed[key] = argv is not None and guest_name(argv) == domain
+            if self._confirmed[key]:
+                found[domain] = pid
+        for gone in self._confirmed.keys() - seen:
+            del self._confirmed[gone]
+        return found
 
 
 class PidIndex:
