@@ -29,21 +29,11 @@ alertmanager=$(command -v prometheus-alertmanager || command -v alertmanager)
     >"$work/alertmanager.log" 2>&1 &
 pids+=($!)
 
-cat >"$work/prometheus.yml" <<YAML
-global:
-  scrape_interval: 15s
-  evaluation_interval: 15s
-rule_files:
-  - $PWD/alerts/rules/*.rules.yml
-alerting:
-  alertmanagers:
-    - static_configs:
-        - targets: ['127.0.0.1:${alertmanager_port}']
-scrape_configs:
-  - job_name: kvm-exporter
-    static_configs:
-      - targets: ['127.0.0.1:${exporter_port}']
-YAML
+# The shipped example config, with its targets and the rules' path substituted.
+sed -e "s|hypervisor-01.example.org:9978|127.0.0.1:${exporter_port}|" -e '/hypervisor-02.example.org/d' \
+    -e "s|alertmanager.example.org:9093|127.0.0.1:${alertmanager_port}|" \
+    -e "s|/etc/prometheus/rules/kvm-exporter/|$PWD/alerts/rules/|" \
+    deploy/prometheus/prometheus.yml >"$work/prometheus.yml"
 prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/prometheus" \
     --web.listen-address="127.0.0.1:${prometheus_port}" >"$work/prometheus.log" 2>&1 &
 pids+=($!)

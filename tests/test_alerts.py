@@ -8,6 +8,7 @@ import filecmp
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 from domstats_fixtures import FIXTURES
-from scrape import free_port
+from scrape import exporter, free_port, serving
 from test_readme import every_family_name
 
 ROOT = Path(__file__).parent.parent
@@ -233,6 +234,55 @@ def test_the_demo_serves_the_bundle() -> None:
         os.killpg(demo.pid, signal.SIGTERM)
         output = demo.communicate(timeout=20)[0].decode()
     assert f"Prometheus:    {prometheus}/alerts" in output
+
+
+def shipped_prometheus_config(exporter: str, alertmanager: str) -> str:
+    """deploy/prometheus/prometheus.yml as shipped, with the same substitutions as the demo:
+    the first target becomes `exporter`, the second is dropped, the rules' path and the
+    Alertmanager point here."""
+    text = (ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text()
+    lines = [line for line in text.splitlines(keepends=True) if "hypervisor-02.example.org" not in line]
+    return (
+        "".join(lines)
+        .replace("hypervisor-01.example.org:9978", exporter)
+        .replace("alertmanager.example.org:9093", alertmanager)
+        .replace("/etc/prometheus/rules/kvm-exporter/", f"{ALERTS_DIR / 'rules'}/")
+    )
+
+
+def prometheus_query(url: str, path: str) -> object:
+    with urllib.request.urlopen(f"{url}{path}", timeout=5) as response:
+        return json.loads(response.read())["data"]
+
+
+def test_the_shipped_prometheus_config_pages_when_the_exporter_stops(tmp_path: Path) -> None:
+    """Follow the README as a new user would: the example scrape config with the shipped
+    rules. When the exporter stops, KvmExporterDown must go pending."""
+    config = tmp_path / "prometheus.yml"
+    port = free_port()
+    prometheus = f"http://127.0.0.1:{port}"
+    with exporter("--no-collector.smart", "--no-collector.libvirt") as target:
+        config.write_text(shipped_prometheus_config(target.url.removeprefix("http://"), "127.0.0.1:9"))
+        command = [shutil.which("prometheus") or "prometheus", f"--config.file={config}",
+                   f"--storage.tsdb.path={tmp_path / 'data'}", f"--web.listen-address=127.0.0.1:{port}"]
+        with serving(command, f"{prometheus}/-/ready"):
+            up_query = '/api/v1/query?query=up%7Bjob%3D%22kvm-exporter%22%7D'
+            deadline = time.monotonic() + 60
+            while not any(r["value"][1] == "1" for r in prometheus_query(prometheus, up_query)["result"]):
+                assert time.monotonic() < deadline, "Prometheus never scraped the exporter as job kvm-exporter"
+                time.sleep(1)
+            target.process.terminate()
+            target.process.wait(10)
+            deadline = time.monotonic() + 60
+            while True:
+                alerts = prometheus_query(prometheus, "/api/v1/alerts")["alerts"]
+                down = [a for a in alerts if a["labels"]["alertname"] == "KvmExporterDown"]
+                if down:
+                    break
+                assert time.monotonic() < deadline, f"no KvmExporterDown, alerts: {alerts}"
+                time.sleep(1)
+    assert down[0]["state"] == "pending"
+    assert down[0]["labels"]["fault"] == "exporter_health"
 
 
 def test_every_alert_is_listed_in_the_readme() -> None:
