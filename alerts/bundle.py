@@ -417,6 +417,26 @@ ALERTS: list[Alert] = [
             Case({s("kvm_host_kvm_check", 'check="vhost_net",reason="missing"'): "0x10"}, "8m"),
         ]),
     Alert(
+        "LibvirtDown", "virtualization", "kmod_failure", "critical",
+        "kvm_libvirt_up{$sel} == 0",
+        "5m", "libvirt does not answer on this host.",
+        f"kvm-exporter on {HOST} cannot reach libvirt (down, frozen or refusing the read-only socket) "
+        "for 5 minutes.",
+        "VMs keep running, but none can be started, stopped or migrated, and every VM alert of this host "
+        "is blind: their signals come from libvirt.",
+        ["`virsh -c qemu:///system list --all` (hangs or errors)", "`systemctl status libvirtd virtqemud` and "
+         "`journalctl -u libvirtd`", "`virt-admin srv-threadpool-info libvirtd` (workers all busy: a wedged "
+         "call)", "the exporter's landing page `/` (the libvirt collector's error)"],
+        ["Restart the daemon (`systemctl restart libvirtd` or `virtqemud`): running VMs are not affected.",
+         "If it hangs again, find the stuck domain (`virsh list` per domain, QEMU in D state) and fix its storage.",
+         "Check the exporter may read the socket (`/run/libvirt/libvirt-sock-ro`, unit `SupplementaryGroups`)."],
+        "KVM host", [
+            Case({s("kvm_libvirt_up"): "0x10"}, "8m", {},
+                 "kvm-exporter on hv1:9978 cannot reach libvirt (down, frozen or refusing the read-only "
+                 "socket) for 5 minutes."),
+            Case({s("kvm_libvirt_up"): "0x3 1x7"}, "8m"),
+        ]),
+    Alert(
         "VhostNetMissing", "virtualization", "kmod_failure", "warning",
         'kvm_host_kvm_check{$sel,check="vhost_net"} == 0',
         "15m", "vhost-net is not available.",

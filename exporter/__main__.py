@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 from collections.abc import Sequence
-
-from aiohttp import web
 
 import exporter.collectors  # noqa: F401 - registers the collectors
 from exporter import __version__
 from exporter.cli import parse_settings
 from exporter.http import create_app
 from exporter.logs import setup_logging
+from exporter.server import serve
 
 log = logging.getLogger("exporter")
 
@@ -34,18 +34,11 @@ def main(argv: Sequence[str] | None = None) -> None:
                "collectors": ",".join(sorted(settings.collectors)), "tls": tls is not None},
     )
     try:
-        web.run_app(
-            create_app(settings),
-            host=host,
-            port=port,
-            ssl_context=tls.ssl_context() if tls else None,
-            print=None,
-            access_log=None,
-        )
+        asyncio.run(serve(create_app(settings), host, port, tls.ssl_context() if tls else None,
+                          settings.max_connections))
     except OSError as exc:
         log.error("cannot listen", extra={"address": settings.listen_address, "err": str(exc)})
         raise SystemExit(1) from exc
-
 
 if __name__ == "__main__":
     main()

@@ -76,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
         default="/metrics", help="Path under which to expose metrics (default %(default)s).")
     add("--web.config.file", dest="web_config_file", default="",
         help="Path to an exporter-toolkit web config (TLS, basic auth).")
+    add("--web.max-connections", dest="max_connections", type=_positive_int, default=256,
+        help="Open connections at most; past it the longest-idle one is closed (default %(default)s).")
     add("--path.sysfs", dest="path_sysfs", default="/sys",
         help="Mount point of the host's sysfs, e.g. /host/sys in a container (default %(default)s).")
     add("--path.procfs", dest="path_procfs", default="/proc",
@@ -184,6 +186,7 @@ def parse_settings(argv: Sequence[str] | None = None) -> Settings:
         listen_address=args.listen_address,
         telemetry_path=args.telemetry_path,
         web_config=web_config,
+        max_connections=args.max_connections,
         libvirt_uri=args.libvirt_uri,
         path_sysfs=args.path_sysfs,
         path_procfs=args.path_procfs,

@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar, runtime_checkable
 
 from exporter.metrics import Family, counter, gauge
 
@@ -37,6 +37,14 @@ class Collector(Protocol):
     async def collect(self) -> list[Family]: ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class TimedOut(Protocol):
+    """A collector whose source can hang and that still has something to say then, e.g.
+    `kvm_libvirt_up 0` while libvirtd does not answer."""
+
+    def timed_out_families(self) -> list[Family]: ...
 
 
 @dataclass(frozen=True)
@@ -82,7 +90,7 @@ async def run_collector(collector: Collector, timeout: float) -> Outcome:
             families = await collector.collect()
     except TimeoutError:
         error = f"timed out after {timeout:g}s"
-        families, success = [], False
+        families, success = _timed_out_families(collector), False
     except CollectorError as exc:
         error, families, success = str(exc), exc.families, False
     except Exception as exc:
@@ -92,6 +100,11 @@ async def run_collector(collector: Collector, timeout: float) -> Outcome:
         error, success = "", True
     duration = time.perf_counter() - start
     return Outcome(collector.name, success, duration, families, error)
+
+
+def _timed_out_families(collector: Collector) -> list[Family]:
+    """What a collector says when it ran out of time, if it says anything (`TimedOut`)."""
+    return collector.timed_out_families() if isinstance(collector, TimedOut) else []
 
 
 def outcome_families(outcomes: list[Outcome]) -> list[Family]:

@@ -29,6 +29,8 @@ from exporter.webconfig import PasswordChecker
 
 SETTINGS = web.AppKey("settings", Settings)
 COLLECTION = web.AppKey("collection", SharedCollection)
+# Transports with a request in progress: the connection cap (exporter.server) never closes them.
+BUSY_TRANSPORTS = web.AppKey("busy_transports", set[asyncio.BaseTransport])
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -91,7 +93,9 @@ async def landing_handler(request: web.Request) -> web.Response:
         "<th>last result</th><th>duration</th><th>at</th></tr>"
         + "".join(rows) + "</table></body></html>"
     )
-    return web.Response(text=page, content_type="text/html")
+    # backslashreplace: a collector error may name a file whose name is not UTF-8
+    return web.Response(body=page.encode("utf-8", "backslashreplace"), content_type="text/html",
+                        charset="utf-8")
 
 
 async def healthy_handler(_: web.Request) -> web.Response:
@@ -102,32 +106,56 @@ async def ready_handler(_: web.Request) -> web.Response:
     return web.Response(text="Ready.\n")
 
 
+def busy_middleware(busy: set[asyncio.BaseTransport]) -> Callable[..., Awaitable[web.StreamResponse]]:
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        transport = request.transport
+        if transport is None:
+            return await handler(request)
+        busy.add(transport)
+        try:
+            return await handler(request)
+        finally:
+            busy.discard(transport)
+
+    return middleware
+
+
 def basic_auth_middleware(checker: PasswordChecker) -> Callable[..., Awaitable[web.StreamResponse]]:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        user, password = _credentials(request.headers.get("Authorization", ""))
-        if user is None or not await asyncio.to_thread(checker.check, user, password):
+        user, password = credentials(request.headers.get("Authorization", ""))
+        if user is None or not await checker.check(user, password):
             raise web.HTTPUnauthorized(headers={"WWW-Authenticate": 'Basic realm="kvm-exporter"'})
         return await handler(request)
 
     return middleware
 
 
-def _credentials(header: str) -> tuple[str | None, str]:
+def credentials(header: str) -> tuple[str | None, str]:
+    """(user, password) of a Basic Authorization header, (None, "") for anything else.
+    Non-UTF-8 credentials are kept byte for byte (surrogate-escaped), as Go compares bytes."""
     scheme, _, encoded = header.partition(" ")
     if scheme.lower() != "basic":
         return None, ""
     try:
-        user, sep, password = base64.b64decode(encoded, validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
+        decoded = base64.b64decode(encoded.strip(), validate=True)
+    except (binascii.Error, ValueError):  # ValueError: non-ASCII characters in the header
         return None, ""
+    user, sep, password = decoded.decode("utf-8", "surrogateescape").partition(":")
     return (user, password) if sep else (None, "")
 
 
 def headers_middleware(headers: dict[str, str]) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """`http_server_config.headers` on every response, errors (401, 404) included."""
+
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        response = await handler(request)
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            exc.headers.update(headers)
+            raise
         response.headers.update(headers)
         return response
 
@@ -136,13 +164,15 @@ def headers_middleware(headers: dict[str, str]) -> Callable[..., Awaitable[web.S
 
 def create_app(settings: Settings, collectors: list[Collector] | None = None) -> web.Application:
     """Build the application; collectors come from the registry unless given (tests)."""
-    middlewares = []
+    busy: set[asyncio.BaseTransport] = set()
+    middlewares = [busy_middleware(busy)]
     if settings.web_config.headers:
         middlewares.append(headers_middleware(settings.web_config.headers))
     if settings.web_config.basic_auth_users:
         middlewares.append(basic_auth_middleware(PasswordChecker(settings.web_config.basic_auth_users)))
     app = web.Application(middlewares=middlewares)
     app[SETTINGS] = settings
+    app[BUSY_TRANSPORTS] = busy
 
     async def collectors_ctx(app: web.Application) -> AsyncIterator[None]:
         active = collectors

@@ -10,6 +10,7 @@ joins. The output is checked by `promtool check metrics` in the tests.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -49,8 +50,23 @@ def single(family: Family, value: float, *labelvalues: str) -> Family:
     return family
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _surrogate_text(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    # os.listdir() & co. turn each byte that is not UTF-8 into U+DC80..U+DCFF: show the byte.
+    return f"\\\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else "\ufffd"
+
+
 def escape_label_value(value: str) -> str:
-    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+    """Escape for the exposition formats. Names that are not UTF-8 (a file `bad\\xff.conf`,
+    a link named with a raw byte) get the byte as the four characters `\\xff`, so the output
+    stays valid UTF-8."""
+    escaped = value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+    if not escaped.isascii():
+        escaped = _SURROGATE.sub(_surrogate_text, escaped)
+    return escaped
 
 
 def _escape_help(doc: str) -> str:

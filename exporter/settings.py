@@ -15,6 +15,7 @@ class Settings:
     listen_address: str = DEFAULT_LISTEN_ADDRESS
     telemetry_path: str = "/metrics"
     web_config: WebConfig = field(default_factory=WebConfig)
+    max_connections: int = 256
     libvirt_uri: str = "qemu:///system"
     path_sysfs: str = "/sys"
     path_procfs: str = "/proc"

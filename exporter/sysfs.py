@@ -10,9 +10,38 @@ from __future__ import annotations
 import errno
 import os
 import re
+import stat
 from pathlib import Path
 
 _INTEGER = re.compile(r"-?[0-9]{1,40}")
+_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
+
+
+class NotARegularFile(OSError):
+    """A FIFO, socket or device where a sysfs/procfs/config file was expected."""
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__(errno.ESPIPE, "not a regular file", str(path))
+
+
+def read_file(path: str | Path, limit: int = -1) -> bytes:
+    """Read a file that must never block the reader: opened non-blocking and refused unless
+    it is a regular file (sysfs and procfs attributes are), so a FIFO planted in a hwmon or
+    config directory costs that one file, not the whole collector."""
+    fd = os.open(path, _OPEN_FLAGS)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NotARegularFile(path)
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            return handle.read(limit)
+    finally:
+        os.close(fd)
+
+
+def read_text(path: str | Path) -> str:
+    """`read_file` decoded; bytes that are not UTF-8 stay as surrogates, the way os.listdir()
+    names them, so a name read from a file matches the same name listed in a directory."""
+    return read_file(path).decode("utf-8", "surrogateescape")
 
 
 def parse_int(text: str) -> int:
@@ -36,8 +65,7 @@ class SysfsReader:
         """`invalid_is_missing`: EINVAL means "no value now" (a network link's carrier or
         speed while it is down), not a broken file."""
         try:
-            with open(path, "rb") as handle:
-                raw = handle.read(4096)
+            raw = read_file(path, 4096)
         except FileNotFoundError:
             return None
         except OSError as exc:

@@ -6,14 +6,18 @@ missing files and malformed bcrypt hashes are all reported at start-up, together
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import ssl
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import bcrypt
 import yaml
+
+from exporter.threads import DaemonThreadPool
 
 CLIENT_AUTH_TYPES = {
     "NoClientCert": ssl.CERT_NONE,
@@ -68,24 +72,60 @@ class WebConfig:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+BCRYPT_MAX_PASSWORD_BYTES = 72  # bcrypt reads no further; bcrypt >= 5 raises instead of truncating
+
+
 class PasswordChecker:
-    """bcrypt is slow by design; remember verified credentials so each scrape pays once."""
+    """Basic-auth checks as exporter-toolkit makes them: bcrypt is slow by design, so results
+    (good and bad) are remembered, and the bcrypt runs themselves are serialised on one
+    thread of their own, so wrong passwords queue behind each other and never behind, or in
+    front of, a collection. An unknown user is checked against a dummy hash of the same cost,
+    so the answer time does not tell which users exist."""
 
-    def __init__(self, users: dict[str, bytes]) -> None:
+    def __init__(self, users: dict[str, bytes], remembered: int = 1024) -> None:
         self._users = users
-        self._verified: set[bytes] = set()
+        self._remembered = remembered
+        self._results: OrderedDict[bytes, bool] = OrderedDict()
+        cost = max((_bcrypt_cost(h) for h in users.values()), default=10)
+        self._dummy = bcrypt.hashpw(b"no such user", bcrypt.gensalt(rounds=cost))
+        self._executor = DaemonThreadPool(1, "bcrypt")
 
-    def check(self, user: str, password: str) -> bool:
+    def _key(self, user: str, password: str) -> bytes:
+        hashed = self._users.get(user, self._dummy)
+        return hashlib.sha256(b"\0".join([_raw(user), _raw(password), hashed])).digest()
+
+    def remembered(self, user: str, password: str) -> bool | None:
+        """The result of an earlier check of these credentials, if any (no bcrypt run)."""
+        return self._results.get(self._key(user, password))
+
+    def verify(self, user: str, password: str) -> bool:
+        """Run bcrypt (blocking) and remember the result."""
         hashed = self._users.get(user)
-        if hashed is None:
-            return False
-        key = hashlib.sha256(b"\0".join([user.encode(), password.encode(), hashed])).digest()
-        if key in self._verified:
-            return True
-        if bcrypt.checkpw(password.encode(), hashed):
-            self._verified.add(key)
-            return True
-        return False
+        matches = bcrypt.checkpw(_raw(password)[:BCRYPT_MAX_PASSWORD_BYTES], hashed or self._dummy)
+        result = hashed is not None and matches
+        key = self._key(user, password)
+        self._results[key] = result
+        self._results.move_to_end(key)
+        while len(self._results) > self._remembered:
+            self._results.popitem(last=False)
+        return result
+
+    async def check(self, user: str, password: str) -> bool:
+        known = self.remembered(user, password)
+        if known is not None:
+            return known
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self.verify, user, password)
+
+
+def _raw(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
+
+
+def _bcrypt_cost(hashed: bytes) -> int:
+    try:
+        return min(max(int(hashed.split(b"$")[2]), 4), 31)
+    except (IndexError, ValueError):
+        return 10
 
 
 def load_web_config(path: str) -> WebConfig:

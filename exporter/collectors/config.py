@@ -80,6 +80,8 @@ class DriftChecker:
                 drift[name] = cached[1]
         for gone in self._cache.keys() - on_disk.keys():
             del self._cache[gone]
+        for gone in self._events.keys() - on_disk.keys() - defined:
+            del self._events[gone]
         return drift
 
     @staticmethod
@@ -134,7 +136,7 @@ class ConfigCollector:
         return config_families(snapshot)
 
     async def close(self) -> None:
-        self._drift.connection.drop()
+        await self._drift.connection.close()
 
 
 @register("config", default_enabled=True,

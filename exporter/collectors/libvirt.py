@@ -24,6 +24,9 @@ class LibvirtCollector:
             raise CollectorError(f"libvirt unreachable: {snapshot.error}", families)
         return families
 
+    def timed_out_families(self) -> list[Family]:
+        return build_families(LibvirtSnapshot(up=False, error="timeout"))
+
     async def close(self) -> None:
         await self.source.close()
 

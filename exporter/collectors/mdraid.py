@@ -11,7 +11,7 @@ from exporter.collectors.sysfs_base import SysfsCollector
 from exporter.metrics import Family, gauge
 from exporter.settings import Settings
 from exporter.storage.mdraid import MdArray, MdSysfs, parse_mdstat, read_md_sysfs
-from exporter.sysfs import SysfsReader
+from exporter.sysfs import SysfsReader, read_text
 
 D = ["device"]
 # sysfs sync_action -> the name mdstat uses; idle and frozen mean nothing runs
@@ -87,7 +87,7 @@ class MdraidCollector(SysfsCollector[MdSnapshot]):
 
     def _read_snapshot(self, reader: SysfsReader) -> MdSnapshot:
         try:
-            text = self._mdstat.read_text()
+            text = read_text(self._mdstat)
         except FileNotFoundError:
             return MdSnapshot([])  # no md driver loaded: nothing to watch
         return MdSnapshot([(array, read_md_sysfs(reader, array.device)) for array in parse_mdstat(text)])

@@ -29,6 +29,7 @@ from exporter.storage.vdisk import (
     parse_mountinfo,
     zfs_dataset_of,
 )
+from exporter.sysfs import read_text
 
 log = logging.getLogger(__name__)
 
@@ -106,9 +107,11 @@ class LibvirtStorage:
             except libvirt.libvirtError as exc:
                 if not is_missing_domain(exc):
                     raise
-        for cache in (self._xml, self._snapshot_lists):
+        for cache in (self._xml, self._snapshot_lists, self._events):
             for gone in set(cache) - uuids:
                 del cache[gone]
+        for key in [k for k in self._snapshot_times if k[0] not in uuids]:
+            del self._snapshot_times[key]
         snapshot.pools = self._pools(conn)
         return snapshot
 
@@ -159,7 +162,7 @@ class LibvirtStorage:
     def _mounts(self) -> list[Any]:
         for candidate in ("1/mountinfo", "self/mountinfo"):
             try:
-                return parse_mountinfo((self._procfs / candidate).read_text())
+                return parse_mountinfo(read_text(self._procfs / candidate))
             except OSError:
                 continue
         return []
@@ -282,7 +285,7 @@ class StorageCollector:
 
     async def close(self) -> None:
         await self.checker.background.stop()
-        self.source.connection.drop()
+        await self.source.connection.close()
 
 
 @register("storage", default_enabled=True,

@@ -14,6 +14,8 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from exporter.sysfs import read_text
+
 VENDOR_MODULES = ("kvm_intel", "kvm_amd", "kvm_pvm")
 
 
@@ -75,7 +77,7 @@ def read_readiness(rootfs: Path, sysfs: Path, procfs: Path) -> Readiness:
         return (modules / name).is_dir()
 
     try:
-        flags = cpu_flags((procfs / "cpuinfo").read_text(errors="replace"))
+        flags = cpu_flags(read_text(procfs / "cpuinfo"))
     except OSError:
         flags = set()
     vendor = [m for m in VENDOR_MODULES if loaded(m)]
@@ -97,7 +99,7 @@ def read_readiness(rootfs: Path, sysfs: Path, procfs: Path) -> Readiness:
     nested = {}
     for module in vendor:
         try:
-            value = parse_bool_parameter((modules / module / "parameters/nested").read_text())
+            value = parse_bool_parameter(read_text(modules / module / "parameters/nested"))
         except OSError:
             continue
         if value is not None:

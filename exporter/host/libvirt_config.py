@@ -14,6 +14,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from exporter.sysfs import read_file
+
 # libvirt's virConf syntax: `name = value`, value a quoted string, an integer or a list.
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 _BLANK = re.compile(r"[ \t]*")
@@ -218,7 +220,7 @@ class ConfigWatcher:
     def _check(self, relative: str, kind: str, signature: tuple[int, int, int], mtime: float,
                known: ConfigFile | None) -> ConfigFile:
         try:
-            data = (self.directory / relative).read_bytes()
+            data = read_file(self.directory / relative)
         except OSError as exc:
             # Not corruption: the exporter lacks permission (qemu.conf and domain XML are
             # 0600 root), or a dangling link. Reported as unreadable, never as invalid.

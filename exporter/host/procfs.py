@@ -12,6 +12,8 @@ import errno
 from dataclasses import dataclass
 from pathlib import Path
 
+from exporter.sysfs import read_text
+
 # /proc/stat cpu columns, in kernel order (USER_HZ ticks).
 CPU_MODES = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
 PSI_RESOURCES = ("cpu", "memory", "io")
@@ -32,7 +34,7 @@ def parse_vmstat(text: str) -> dict[str, int]:
 
 
 def read_vmstat(procfs: Path) -> dict[str, int]:
-    return parse_vmstat((procfs / "vmstat").read_text())
+    return parse_vmstat(read_text(procfs / "vmstat"))
 
 
 def parse_cpu_seconds(text: str, ticks_per_second: int) -> dict[str, float]:
@@ -112,7 +114,7 @@ def read_pressure(procfs: Path) -> dict[str, Pressure]:
     found = {}
     for resource in PSI_RESOURCES:
         try:
-            found[resource] = parse_pressure((procfs / "pressure" / resource).read_text())
+            found[resource] = parse_pressure(read_text(procfs / "pressure" / resource))
         except (FileNotFoundError, NotADirectoryError):
             continue
         except OSError as exc:
@@ -123,11 +125,11 @@ def read_pressure(procfs: Path) -> dict[str, Pressure]:
 
 
 def read_host(procfs: Path, ticks_per_second: int) -> HostSample:
-    stat = (procfs / "stat").read_text()
+    stat = read_text(procfs / "stat")
     return HostSample(
         cpu_seconds=parse_cpu_seconds(stat, ticks_per_second),
         cpus=count_cpus(stat),
-        load=parse_loadavg((procfs / "loadavg").read_text()),
-        memory=parse_meminfo((procfs / "meminfo").read_text()),
+        load=parse_loadavg(read_text(procfs / "loadavg")),
+        memory=parse_meminfo(read_text(procfs / "meminfo")),
         pressure=read_pressure(procfs),
     )

@@ -13,6 +13,8 @@ import re
 from collections import OrderedDict
 from pathlib import Path
 
+from exporter.sysfs import read_text
+
 _UNITS = {"": 1 << 20, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 _SIZE = re.compile(r"^(\d+)([bkmgt]?)$", re.IGNORECASE)
 
@@ -83,7 +85,7 @@ class RunningDomains:
             if domain == "driver":  # libvirt's own virtqemud/libvirtd pid lives here too
                 continue
             try:
-                pid = parse_pidfile(pidfile.read_text())
+                pid = parse_pidfile(read_text(pidfile))
             except (OSError, UnicodeDecodeError):
                 continue
             if pid is None or not (self._procfs / str(pid)).exists():

@@ -7,6 +7,7 @@ domain events, which tell the XML cache which domains to re-read.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import threading
@@ -145,6 +146,14 @@ class Connection:
     def drop(self) -> None:
         with self._lock:
             self._drop_locked()
+
+    async def close(self, seconds: float = 2.0) -> None:
+        """Drop the connection off the event loop. A frozen daemon can hang even close(), and
+        a worker stuck opening a connection holds the lock: give it `seconds`, then leave it."""
+        try:
+            await asyncio.wait_for(asyncio.to_thread(self.drop), seconds)
+        except TimeoutError:
+            log.warning("libvirt connection did not close in time", extra={"uri": self.uri})
 
     def _drop_locked(self) -> None:
         conn, self._conn = self._conn, None

@@ -18,7 +18,6 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import libvirt
@@ -28,6 +27,7 @@ from exporter.libvirt.connection import Connection, is_connection_error, is_miss
 from exporter.libvirt.domxml import DomainXMLInfo, parse_domain_xml
 from exporter.libvirt.snapshot import DomainRecord, HostInfo, LibvirtSnapshot, version_string
 from exporter.libvirt.states import ACTIVE_STATES, PAUSED, event_detail_name, event_name
+from exporter.threads import DaemonThreadPool
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +147,8 @@ class LibvirtSource:
         self.connection = Connection(uri, self.xml_cache.mark_dirty, self.lifecycle.record)
         self.parallel = parallel
         self._nowait = NOWAIT
-        self._pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="libvirt")
+        self._pool = DaemonThreadPool(parallel, "libvirt")
+        self._unreachable = ""  # the error last logged, so an outage is logged once
         self._kvm_usable: tuple[float, int, bool | None] | None = None  # (read at, generation, value)
 
     async def fetch(self) -> LibvirtSnapshot:
@@ -157,8 +158,13 @@ class LibvirtSource:
                 self._pool, self._inventory_with_retry
             )
         except libvirt.libvirtError as exc:
-            log.warning("libvirt unreachable", extra={"uri": self.connection.uri, "err": str(exc)})
+            if str(exc) != self._unreachable:
+                log.warning("libvirt unreachable", extra={"uri": self.connection.uri, "err": str(exc)})
+            self._unreachable = str(exc)
             return LibvirtSnapshot(up=False, error=str(exc))
+        if self._unreachable:
+            log.info("libvirt reachable again", extra={"uri": self.connection.uri})
+            self._unreachable = ""
         shares = _split(domains, self.parallel)
         results = await asyncio.gather(
             *(loop.run_in_executor(self._pool, self._domain_share, conn, share) for share in shares)
@@ -260,8 +266,4 @@ class LibvirtSource:
 
     async def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
-        # A frozen daemon can hang even close(): give it a moment, then leave it behind.
-        try:
-            await asyncio.wait_for(asyncio.to_thread(self.connection.drop), 2)
-        except TimeoutError:
-            log.warning("libvirt connection did not close in time")
+        await self.connection.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import fcntl
+import os
 import socket
 import struct
 
@@ -29,7 +30,7 @@ def is_broadcast_stat(name: str) -> bool:
 
 
 def _ioctl(sock: socket.socket, device: str, buffer: ctypes.Array[ctypes.c_char]) -> None:
-    request = struct.pack(f"{IFNAMSIZ}sP", device.encode()[:IFNAMSIZ - 1], ctypes.addressof(buffer))
+    request = struct.pack(f"{IFNAMSIZ}sP", os.fsencode(device)[:IFNAMSIZ - 1], ctypes.addressof(buffer))
     fcntl.ioctl(sock.fileno(), SIOCETHTOOL, bytearray(request.ljust(IFREQ_SIZE, b"\0")))
 
 

@@ -7,6 +7,8 @@ import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from exporter.sysfs import read_text
+
 # (protocol, field) of /proc/net/snmp that the exporter serves as counters
 SNMP_FIELDS = (
     ("Icmp", "InTimeExcds"), ("Icmp", "OutTimeExcds"), ("Icmp", "InDestUnreachs"),
@@ -83,18 +85,18 @@ class ProcNet:
 
 def _optional_int(path: Path) -> int | None:
     try:
-        return int(path.read_text().strip())
+        return int(read_text(path).strip())
     except (FileNotFoundError, ValueError):
         return None
 
 
 def read_procnet(procfs: Path) -> ProcNet:
     """Raises OSError/ValueError if /proc/net/snmp is missing or garbled; the rest is optional."""
-    result = ProcNet(snmp=parse_snmp((procfs / "net" / "snmp").read_text()))
+    result = ProcNet(snmp=parse_snmp(read_text(procfs / "net" / "snmp")))
     with contextlib.suppress(FileNotFoundError):
-        result.dev = parse_net_dev((procfs / "net" / "dev").read_text())
+        result.dev = parse_net_dev(read_text(procfs / "net" / "dev"))
     with contextlib.suppress(FileNotFoundError):
-        result.softnet = parse_softnet((procfs / "net" / "softnet_stat").read_text())
+        result.softnet = parse_softnet(read_text(procfs / "net" / "softnet_stat"))
     netfilter = procfs / "sys" / "net" / "netfilter"
     result.conntrack_entries = _optional_int(netfilter / "nf_conntrack_count")
     result.conntrack_limit = _optional_int(netfilter / "nf_conntrack_max")

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from exporter.sysfs import SysfsReader
+from exporter.sysfs import SysfsReader, read_text
 
 SESSION_TIMEOUTS = ("recovery_tmo", "abort_tmo", "lu_reset_tmo", "tgt_reset_tmo")
 CONNECTION_TIMEOUTS = ("ping_tmo", "recv_tmo")
@@ -159,7 +159,7 @@ def read_node_records(nodes_dir: Path) -> list[NodeRecord]:
             files = sorted(portal_entry.iterdir()) if portal_entry.is_dir() else [portal_entry]
             for record_file in files:
                 try:
-                    values = parse_node_record(record_file.read_text(errors="replace"))
+                    values = parse_node_record(read_text(record_file))
                 except OSError:
                     continue
                 portal = _portal_of(values, portal_entry.name)

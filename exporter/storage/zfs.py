@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from exporter.sysfs import read_text
+
 T = TypeVar("T")
 
 POOL_STATES = ("ONLINE", "DEGRADED", "FAULTED", "OFFLINE", "UNAVAIL", "REMOVED", "SUSPENDED")
@@ -317,7 +319,7 @@ def read_kstats(directory: Path) -> Kstats:
 
     def parsed(path: Path, parse: Callable[[str], T]) -> T | None:
         try:
-            return parse(path.read_text())
+            return parse(read_text(path))
         except (OSError, ValueError, UnicodeDecodeError):
             kstats.errors += 1
             return None
