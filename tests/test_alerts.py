@@ -157,7 +157,7 @@ def test_config_overrides_change_the_rules(tmp_path: Path) -> None:
 def test_alertmanager_config_is_valid() -> None:
     result = subprocess.run(["amtool", "check-config", str(AM_CONFIG)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "3 inhibit rules" in result.stdout
+    assert "4 inhibit rules" in result.stdout
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,13 @@ import pytest
 from scrape import exporter, get, series
 
 from exporter.host.qemu_logs import classify_line
-from exporter.host.qemu_pids import RunningDomains, guest_memory_bytes, guest_name, parse_pidfile
+from exporter.host.qemu_pids import (
+    RunningDomains,
+    guest_memory_bytes,
+    guest_name,
+    parse_pidfile,
+    pidfile_domain,
+)
 
 LOG_DIR = Path("/var/log/libvirt/qemu")
 QEMU_ONLY = ("--collector.qemu", "--no-collector.libvirt", "--no-collector.config", "--no-collector.smart",
@@ -40,6 +46,8 @@ def test_classify_qemu_log_lines(line: str, kind: str | None) -> None:
     (["qemu-system-x86_64", "-name", "guest=web,debug-threads=on", "-m", "128"], "web", 128 << 20),
     (["qemu-kvm", "-name", "old-style", "-m", "size=4194304k,slots=16,maxmem=8G"], "old-style", 4 << 30),
     (["qemu-system-x86_64", "-name", "guest=a,,b,debug-threads=on", "-m", "2G"], "a,b", 2 << 30),
+    (["qemu-system-x86_64", "-name", "guest=x,,,debug-threads=on", "-m", "1G"], "x,", 1 << 30),
+    (["qemu-system-x86_64", "-name", "guest=,,,,a,,", "-m", "1G"], ",,a,", 1 << 30),
     (["qemu-system-x86_64", "-m", "512"], None, 512 << 20),
     (["qemu-system-x86_64", "-name", "guest=x", "-m", "lots"], "x", None),
 ])
@@ -52,6 +60,14 @@ def test_guest_name_and_memory_from_the_command_line(argv: list[str], name: str 
                                            ("١٢", None)])
 def test_parse_pidfile(text: str, pid: int | None) -> None:
     assert parse_pidfile(text) == pid
+
+
+@pytest.mark.parametrize(("filename", "domain"), [
+    ("web.pid", "web"), ("a&amp;b.pid", "a&b"), ("q&quot;uote&apos;s.pid", "q\"uote's"),
+    ("a&ampb.pid", "a&ampb"), ("a,.pid", "a,"),
+])
+def test_domain_of_a_pid_file(filename: str, domain: str) -> None:
+    assert pidfile_domain(filename) == domain
 
 
 def test_qemu_process_of_a_real_domain(domains) -> None:  # type: ignore[no-untyped-def]
@@ -70,6 +86,21 @@ def test_qemu_process_of_a_real_domain(domains) -> None:  # type: ignore[no-unty
     assert (get(samples, "kvm_domain_qemu_open_fds", domain=name) or 0) > 3
     assert (get(samples, "kvm_domain_qemu_cpu_seconds_total", domain=name, mode="system") or 0) > 0
     assert get(samples, "kvm_domain_qemu_read_bytes_total", domain=name) is not None
+
+
+ODD_NAMES = ("a&b", "a,", "q\"uote's", "x,,y")
+
+
+def test_qemu_processes_of_domains_with_odd_names(domains) -> None:  # type: ignore[no-untyped-def]
+    """libvirt XML-escapes pid file names and QEMU doubles commas in `-name guest=`: every
+    domain is still found, with its QEMU series."""
+    names = [f"kvmxt-{odd}-{n}" for n, odd in enumerate(ODD_NAMES)]
+    for name in names:
+        domains.create(name=name)
+    with exporter(*QEMU_ONLY) as running:
+        samples = running.scrape()
+    found = {labels["domain"] for labels in series(samples, "kvm_domain_qemu_resident_memory_bytes")}
+    assert [name for name in names if name not in found] == []
 
 
 def append(path: Path, line: str) -> None:

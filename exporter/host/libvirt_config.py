@@ -63,13 +63,14 @@ class _ConfParser:
             self.pos = name.end()
             self.skip(newlines=False)
             if not self.text.startswith("=", self.pos):
-                raise self.error(f"expected '=' after {name.group()!r}, found {self._found()}")
+                raise self.error(f"expected '=' after a setting name, found {self._found()}")
             self.pos += 1
             self.skip(newlines=False)
             values[name.group()] = self.value()
             self.skip(newlines=False)
             if self.pos < len(self.text) and self.text[self.pos] not in "\n;":
-                raise self.error(f"unexpected {self._found()} after the value of {name.group()!r}")
+                raise self.error(f"expected the end of the line after the value of {name.group()!r}, "
+                                 f"found {self._found()}")
             self.pos += 1
 
     def value(self) -> object:
@@ -107,9 +108,15 @@ class _ConfParser:
             raise self.error("a list opened here is never closed with ']'")
 
     def _found(self) -> str:
+        """What stands at the error, by kind only: the text may be a password
+        (`vnc_password = SECRET` without quotes) and must never reach the log."""
         if self.pos >= len(self.text):
             return "end of file"
-        return repr(self.text[self.pos:self.pos + 12].split("\n")[0] or "\n")
+        char = self.text[self.pos]
+        column = self.pos - self.text.rfind("\n", 0, self.pos)
+        kind = ("end of line" if char == "\n" else "a letter" if char.isalpha() else
+                "a digit" if char.isdigit() else "a quote" if char in "\"'" else "a symbol")
+        return f"{kind} at column {column}"
 
 
 def parse_libvirt_conf(text: str) -> dict[str, object]:

@@ -12,6 +12,7 @@ import itertools
 import re
 from collections import OrderedDict
 from pathlib import Path
+from xml.sax.saxutils import unescape
 
 from exporter.sysfs import read_text
 
@@ -24,21 +25,43 @@ def parse_pidfile(text: str) -> int | None:
     return int(stripped) if stripped.isascii() and stripped.isdigit() and int(stripped) > 0 else None
 
 
-def guest_name(argv: list[str]) -> str | None:
-    """`-name guest=web,debug-threads=on` or the older `-name web` -> `web`.
+def qemu_options(value: str) -> list[str]:
+    """Split a QEMU option string at single commas; `,,` is an escaped comma in a value
+    (`guest=a,,b,debug-threads=on` -> `guest=a,b`, `debug-threads=on`)."""
+    options, current, i = [], [], 0
+    while i < len(value):
+        if value[i] == ",":
+            if value.startswith(",,", i):
+                current.append(",")
+                i += 2
+                continue
+            options.append("".join(current))
+            current = []
+        else:
+            current.append(value[i])
+        i += 1
+    options.append("".join(current))
+    return options
 
-    QEMU escapes a comma inside an option value as `,,`.
-    """
+
+def guest_name(argv: list[str]) -> str | None:
+    """`-name guest=web,debug-threads=on` or the older `-name web` -> `web`."""
     for flag, value in itertools.pairwise(argv):
         if flag != "-name":
             continue
-        options = re.split(r"(?<!,),(?!,)", value)
+        options = qemu_options(value)
         for option in options:
             if option.startswith("guest="):
-                return option.removeprefix("guest=").replace(",,", ",")
+                return option.removeprefix("guest=")
         if options and "=" not in options[0]:
-            return options[0].replace(",,", ",")
+            return options[0]
     return None
+
+
+def pidfile_domain(filename: str) -> str:
+    """The domain a pid file is named for. libvirt 9 writes the name XML-escaped
+    (`q&quot;uote&apos;s.pid` for `q"uote's`, `a&amp;b.pid` for `a&b`)."""
+    return unescape(filename.removesuffix(".pid"), {"&quot;": '"', "&apos;": "'"})
 
 
 def guest_memory_bytes(argv: list[str]) -> int | None:
@@ -81,7 +104,7 @@ class RunningDomains:
         except OSError:
             return found
         for pidfile in pidfiles:
-            domain = pidfile.name.removesuffix(".pid")
+            domain = pidfile_domain(pidfile.name)
             if domain == "driver":  # libvirt's own virtqemud/libvirtd pid lives here too
                 continue
             try:
