@@ -269,7 +269,7 @@ def test_the_shipped_prometheus_config_pages_when_the_exporter_stops(tmp_path: P
             up_query = '/api/v1/query?query=up%7Bjob%3D%22kvm-exporter%22%7D'
             deadline = time.monotonic() + 60
             while not any(r["value"][1] == "1" for r in prometheus_query(prometheus, up_query)["result"]):
-                assert time.monotonic() < deadline, "Prometheus never scraped the exporter as job kvm-exporter"
+                assert time.monotonic() < deadline, "Prometheus never scraped job kvm-exporter"
                 time.sleep(1)
             target.process.terminate()
             target.process.wait(10)
