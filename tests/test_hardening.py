@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import uuid
@@ -305,6 +306,14 @@ async def test_no_command_starts_once_the_exporter_is_stopping(monkeypatch: pyte
         await commands.run_command(["true"], 5)
 
 
+async def test_large_command_output_is_parsed_off_the_event_loop() -> None:
+    def on_loop_thread(_text: str) -> bool:
+        return threading.current_thread() is threading.main_thread()
+
+    assert await commands.parse_off_loop(on_loop_thread, "small") is True
+    assert await commands.parse_off_loop(on_loop_thread, "x" * (1 << 20)) is False
+
+
 # --- 6. a FIFO where a sysfs file should be ------------------------------------------------
 
 def test_a_fifo_in_hwmon_costs_that_file_only(tmp_path: Path) -> None:
@@ -350,3 +359,18 @@ def test_storage_and_config_forget_domains_that_are_gone(tmp_path: Path) -> None
     drift.check(tmp_path, {})
     assert set(drift._events) == {"test"}
     drift.connection.drop()
+
+
+# --- 8. secrets in configuration files that do not parse -----------------------------------
+
+def test_a_config_parse_error_never_logs_the_value(tmp_path: Path) -> None:
+    config = tmp_path / "libvirt"
+    (config / "qemu").mkdir(parents=True)
+    (config / "qemu.conf").write_text('vnc_listen = "0.0.0.0"\nvnc_password = SECRET123CONF\n')
+    flags = [*only("config"), f"--libvirt.config-dir={config}", "--libvirt.uri=test:///default"]
+    with exporter(*flags) as running:
+        samples = running.scrape()
+        stderr = running.stderr_after_exit()
+    assert get(samples, "kvm_libvirt_config_file_valid", path="qemu.conf", kind="conf") == 0
+    assert "qemu.conf" in stderr and "line 2" in stderr
+    assert "SECRET" not in stderr and "CONF\"" not in stderr

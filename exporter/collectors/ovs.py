@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 
 from exporter.collector import register
-from exporter.commands import CommandError, Periodic, run_command
+from exporter.commands import CommandError, Periodic, parse_off_loop, run_command
 from exporter.metrics import Family, counter, gauge
 from exporter.network.ovs import OvsState, parse_vsctl, vsctl_arguments
 from exporter.settings import Settings
@@ -66,7 +66,7 @@ class OvsCollector:
             code, output = await run_command(self._argv, self._timeout)
             if code != 0:
                 raise CommandError(f"exit_{code}")
-            self.state = parse_vsctl(output)
+            self.state = await parse_off_loop(parse_vsctl, output)
         except CommandError as exc:
             self.error = str(exc)
         except ValueError:

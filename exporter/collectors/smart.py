@@ -15,7 +15,7 @@ import re
 import time
 
 from exporter.collector import register
-from exporter.commands import CommandError, Periodic, run_command
+from exporter.commands import CommandError, Periodic, parse_off_loop, run_command
 from exporter.hardware.smart import (
     DeviceResult,
     ScanDevice,
@@ -66,7 +66,7 @@ class SmartPoller:
     async def discover(self) -> list[ScanDevice]:
         try:
             _, output = await self.run(["--scan-open", "--json"])
-            devices = parse_scan(output)
+            devices = await parse_off_loop(parse_scan, output)
         except (SmartctlError, ValueError) as exc:
             self.discovery_error = str(exc)
             log.warning("smartctl device scan failed", extra={"err": str(exc)})
@@ -85,7 +85,7 @@ class SmartPoller:
             args += ["--device", device.type]
         try:
             code, output = await self.run(args)
-            report = parse_json_object(output)
+            report = await parse_off_loop(parse_json_object, output)
         except SmartctlError as exc:
             result.up, result.error, result.skipped = False, str(exc), False
             return

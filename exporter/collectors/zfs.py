@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from exporter.collector import SingleFlight, in_thread, read_errors_family, register
-from exporter.commands import CommandError, Periodic, run_command
+from exporter.commands import CommandError, Periodic, parse_off_loop, run_command
 from exporter.metrics import Family, counter, gauge
 from exporter.settings import Settings
 from exporter.storage.zfs import (
@@ -78,7 +78,8 @@ class ZfsPoller:
     async def _status(self) -> list[PoolStatus]:
         if self._json is not False:
             try:
-                pools = parse_status_json(await self._run([self.zpool, *STATUS_JSON_ARGS]))
+                output = await self._run([self.zpool, *STATUS_JSON_ARGS])
+                pools = await parse_off_loop(parse_status_json, output)
             except (CommandError, ValueError) as exc:
                 if self._json or str(exc) == "timeout":
                     raise
@@ -86,7 +87,7 @@ class ZfsPoller:
             else:
                 self._json = True
                 return pools
-        return parse_status_text(await self._run([self.zpool, *STATUS_TEXT_ARGS]))
+        return await parse_off_loop(parse_status_text, await self._run([self.zpool, *STATUS_TEXT_ARGS]))
 
     async def poll(self) -> None:
         state = ZfsState(self.state.pools, self.state.properties, self.state.snapshots,
@@ -108,12 +109,12 @@ class ZfsPoller:
                 state.pools = result  # type: ignore[assignment]
             elif command == "zpool_get":
                 try:
-                    state.properties = parse_get(result)  # type: ignore[arg-type]
+                    state.properties = await parse_off_loop(parse_get, result)  # type: ignore[arg-type]
                 except ValueError:
                     state.errors[command] = "garbage"
             else:
                 try:
-                    snapshots = parse_snapshots(result)  # type: ignore[arg-type]
+                    snapshots = await parse_off_loop(parse_snapshots, result)  # type: ignore[arg-type]
                 except ValueError:
                     state.errors[command] = "garbage"
                 else:

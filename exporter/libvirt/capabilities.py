@@ -10,8 +10,12 @@ def kvm_usable(capabilities_xml: str) -> bool:
     """Whether libvirt offers `<domain type='kvm'>` for a guest of the host's own architecture.
 
     libvirt lists the kvm domain type only when /dev/kvm is usable by its QEMU binaries.
+    Raises ValueError if the document is not well-formed.
     """
-    root = ET.fromstring(capabilities_xml)
+    try:
+        root = ET.fromstring(capabilities_xml)
+    except ET.ParseError as exc:
+        raise ValueError(f"capabilities XML: {exc}") from exc
     host_arch = root.findtext("host/cpu/arch")
     for guest in root.iterfind("guest"):
         arch = guest.find("arch")

@@ -16,7 +16,6 @@ import asyncio
 import logging
 import threading
 import time
-import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -215,7 +214,7 @@ class LibvirtSource:
             capabilities = optional_call(conn.getCapabilities)
             try:
                 usable = kvm_usable(capabilities) if capabilities else None
-            except ET.ParseError:
+            except ValueError:
                 usable = None
             cached = self._kvm_usable = (time.monotonic(), generation, usable)
         return cached[2]
