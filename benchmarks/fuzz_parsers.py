@@ -40,9 +40,18 @@ def fuzz(target: Target, examples: int) -> tuple[int, float, str]:
 
     try:
         one()
-    except Exception:
-        failure = traceback.format_exc(limit=3).strip().splitlines()[-1]
+    except Exception as exc:
+        failure = describe(exc)
     return runs, slowest, failure
+
+
+def describe(exc: BaseException) -> str:
+    """`TypeError at ovs.py:107: unhashable type: 'list'` (the first error of a group)."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    where = f" at {Path(frame.filename).name}:{frame.lineno}" if frame else ""
+    return f"{type(exc).__name__}{where}: {str(exc).splitlines()[0] if str(exc) else ''}"
 
 
 def main() -> None:

@@ -4,9 +4,10 @@ of the rules passes in a second), a real Alertmanager with the example routing n
 webhook; the alert must arrive with its labels, receiver and runbook URL, and resolve once
 the fault is removed.
 
-Three exporters: A reads copies of the fixture trees and fake smartctl/zpool/iscsiadm
+Four exporters: A reads copies of the fixture trees and fake smartctl/zpool/iscsiadm
 (hardware, KVM readiness, iSCSI, ZFS, md); B reads this machine (libvirtd domains, kernel
-log, /proc, a copy of /etc/libvirt); C reads a network namespace the test builds.
+log, /proc, a copy of /etc/libvirt); C reads a network namespace the test builds; D reads
+libvirtd through a proxy that the test cuts (LibvirtDown).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import pytest
 from alerting_stack import alerting_stack, generate_rules
 from domstats_fixtures import FIXTURES
 from guests import file_disk
+from libvirt_proxy import LibvirtProxy
 from netns import Netns, run
 from scrape import Exporter, exporter, free_port, serving
 from storage_fakes import build_fake_storage
@@ -380,6 +382,15 @@ def netns_exporter(lab: Lab) -> tuple[str, list[Fault], Callable[[], Exporter]]:
     return instance, faults, start
 
 
+def libvirt_exporter(lab: Lab) -> tuple[str, list[Fault]]:
+    """Exporter D reads the real libvirtd through a proxy the test cuts (LibvirtDown)."""
+    proxy = LibvirtProxy(lab.tmp / "libvirt-proxy.sock")
+    lab.stack.callback(proxy.close)
+    running = lab.stack.enter_context(exporter(*collectors("libvirt"), f"--libvirt.uri={proxy.uri}"))
+    instance = running.url.removeprefix("http://")
+    return instance, [Fault("kmod_failure", "LibvirtDown", instance, {}, proxy.cut, proxy.restore)]
+
+
 def firing_alerts(prometheus: str) -> list[str]:
     with urllib.request.urlopen(f"{prometheus}/api/v1/alerts", timeout=10) as response:
         alerts = json.loads(response.read())["data"]["alerts"]
@@ -411,10 +422,11 @@ def test_every_fault_reaches_alertmanager_and_resolves(tmp_path: Path, domains) 
         a, hardware = fixture_exporter(lab)
         b, host = host_exporter(lab, domains)
         c, network, start_c = netns_exporter(lab)
+        d, libvirt_faults = libvirt_exporter(lab)
         exporter_c = start_c()
-        faults = [*hardware, *host, *network]
+        faults = [*hardware, *host, *network, *libvirt_faults]
         assert {f.fault for f in faults} | {"exporter_health"} == set(FAULTS), "a fault id without a case"
-        monitoring = stack.enter_context(alerting_stack(tmp_path, [a, b, c], rules))
+        monitoring = stack.enter_context(alerting_stack(tmp_path, [a, b, c, d], rules))
         # Healthy first, for longer than the longest compressed window (15 s): counters need
         # samples from before the fault, and the new-series rules need `up offset 15s`.
         time.sleep(20)

@@ -33,6 +33,7 @@ from exporter.collectors.config import DriftChecker
 from exporter.collectors.storage import LibvirtStorage
 from exporter.http import create_app
 from exporter.metrics import gauge
+from exporter.server import RepeatedErrorFilter
 from exporter.settings import Settings
 from exporter.webconfig import WebConfig
 
@@ -157,6 +158,20 @@ def test_idle_connections_cannot_lock_out_a_scrape() -> None:
         process.terminate()
         _, stderr = process.communicate(timeout=15)
     assert stderr.decode().count("out of system resource") <= 1
+
+
+def test_repeated_event_loop_errors_are_logged_once_a_minute(caplog: pytest.LogCaptureFixture) -> None:
+    handler = RepeatedErrorFilter()
+    loop = asyncio.new_event_loop()
+    try:
+        for _ in range(10_000):
+            handler(loop, {"message": "socket.accept() out of system resource",
+                           "exception": OSError(24, "Too many open files")})
+        handler(loop, {"message": "another error"})
+    finally:
+        loop.close()
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages == ["socket.accept() out of system resource", "another error"]
 
 
 # --- 3. names that are not UTF-8 -----------------------------------------------------------

@@ -66,7 +66,10 @@ def _rows(document: str) -> list[dict[str, Any]]:
     table = json.loads(document)
     if not isinstance(table, dict) or not isinstance(table.get("headings"), list):
         raise ValueError("ovs-vsctl JSON without headings")
-    return [dict(zip(table["headings"], (_atom(v) for v in row), strict=True)) for row in table["data"]]
+    data = table.get("data")
+    if not isinstance(data, list) or not all(isinstance(row, list) for row in data):
+        raise ValueError("ovs-vsctl JSON without a list of rows")
+    return [dict(zip(table["headings"], (_atom(v) for v in row), strict=True)) for row in data]
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -88,23 +91,23 @@ def parse_vsctl(output: str) -> OvsState:
         bridges, ports, interfaces = (_rows(d) for d in documents)
     except (json.JSONDecodeError, TypeError) as exc:
         raise ValueError(f"ovs-vsctl output is not the expected JSON: {exc}") from exc
-    port_by_uuid = {p["_uuid"]: p for p in ports}
+    port_by_uuid = {_text(p.get("_uuid")): p for p in ports}
     where: dict[str, tuple[str, str]] = {}  # interface uuid -> (bridge, port)
     result_bridges = []
     for bridge in bridges:
         names = []
         for port_uuid in _as_list(bridge.get("ports")):
-            port = port_by_uuid.get(port_uuid)
+            port = port_by_uuid.get(_text(port_uuid))
             if port is None:
                 continue
             names.append(_text(port.get("name")))
             for interface_uuid in _as_list(port.get("interfaces")):
-                where[interface_uuid] = (_text(bridge.get("name")), _text(port.get("name")))
+                where[_text(interface_uuid)] = (_text(bridge.get("name")), _text(port.get("name")))
         result_bridges.append(OvsBridge(_text(bridge.get("name")), _text(bridge.get("datapath_type")),
                                         sorted(names)))
     result_interfaces = []
     for interface in interfaces:
-        bridge_name, port_name = where.get(interface["_uuid"], ("", ""))
+        bridge_name, port_name = where.get(_text(interface.get("_uuid")), ("", ""))
         statistics = interface.get("statistics")
         resets = interface.get("link_resets")
         result_interfaces.append(OvsInterface(

@@ -204,6 +204,8 @@ def parse_status_text(text: str) -> list[PoolStatus]:
         raise ValueError("zpool status: no 'pool:' line")
     for block in blocks:
         lines = block.splitlines()
+        if not lines or not lines[0].strip():
+            raise ValueError("zpool status: a 'pool:' line without a name")
         status = PoolStatus(lines[0].strip(), "")
         scan_lines: list[str] = []
         config: list[str] = []
