@@ -102,7 +102,6 @@ class ConnectionGuard:
         self.cap = cap
         self._busy = busy
         self._open: OrderedDict[_Guarded, None] = OrderedDict()  # least recently active first
-        self.evicted = 0
 
     def __call__(self) -> _Guarded:
         return _Guarded(self._factory(), self)
@@ -130,7 +129,6 @@ class ConnectionGuard:
             self._close(connection)
 
     def _close(self, connection: _Guarded) -> None:
-        self.evicted += 1
         if connection.transport is not None:
             connection.transport.abort()  # type: ignore[attr-defined]
 

@@ -94,27 +94,24 @@ class PasswordChecker:
         hashed = self._users.get(user, self._dummy)
         return hashlib.sha256(b"\0".join([_raw(user), _raw(password), hashed])).digest()
 
-    def remembered(self, user: str, password: str) -> bool | None:
-        """The result of an earlier check of these credentials, if any (no bcrypt run)."""
-        return self._results.get(self._key(user, password))
-
     def verify(self, user: str, password: str) -> bool:
-        """Run bcrypt (blocking) and remember the result."""
+        """Run bcrypt (blocking, in the bcrypt thread)."""
         hashed = self._users.get(user)
         matches = bcrypt.checkpw(_raw(password)[:BCRYPT_MAX_PASSWORD_BYTES], hashed or self._dummy)
-        result = hashed is not None and matches
+        return hashed is not None and matches
+
+    async def check(self, user: str, password: str) -> bool:
         key = self._key(user, password)
+        known = self._results.get(key)
+        if known is not None:
+            return known
+        loop = asyncio.get_running_loop()
+        result = await loop.run_in_executor(self._executor, self.verify, user, password)
         self._results[key] = result
         self._results.move_to_end(key)
         while len(self._results) > self._remembered:
             self._results.popitem(last=False)
         return result
-
-    async def check(self, user: str, password: str) -> bool:
-        known = self.remembered(user, password)
-        if known is not None:
-            return known
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self.verify, user, password)
 
 
 def _raw(text: str) -> bytes:
