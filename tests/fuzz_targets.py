@@ -17,11 +17,19 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from exporter.hardware import kvm_ready, smart
-from exporter.host import kmsg, libvirt_config, procfs, qemu_logs, qemu_pids
+from exporter import procfs, qemu_pids
+from exporter.collectors.config import files as libvirt_config
+from exporter.collectors.iscsi import sessions as iscsi
+from exporter.collectors.kernel import kmsg
+from exporter.collectors.kvm import readiness as kvm_ready
+from exporter.collectors.mdraid import mdstat as mdraid
+from exporter.collectors.network import procnet
+from exporter.collectors.ovs import vsctl as ovs
+from exporter.collectors.qemu import logs as qemu_logs
+from exporter.collectors.smart import report as smart
+from exporter.collectors.storage import images as vdisk
+from exporter.collectors.zfs import parse as zfs
 from exporter.libvirt import capabilities, domxml
-from exporter.network import ovs, procnet
-from exporter.storage import iscsi, mdraid, vdisk, zfs
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -18,7 +18,7 @@ from domstats_fixtures import FIXTURES
 from scrape import exporter, get
 
 from exporter.collectors.config import ConfigSnapshot, config_families
-from exporter.host.libvirt_config import (
+from exporter.collectors.config.files import (
     ConfigWatcher,
     ConfSyntaxError,
     normalized_domain_xml,

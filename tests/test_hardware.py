@@ -14,9 +14,9 @@ from promtool import check_metrics
 from scrape import Samples, get, parse_samples, series
 
 from exporter.collectors.edac import EdacCollector, edac_families
+from exporter.collectors.edac.reader import read_edac
 from exporter.collectors.thermal import ThermalCollector, thermal_families
-from exporter.hardware.edac import read_edac
-from exporter.hardware.thermal import read_thermal
+from exporter.collectors.thermal.reader import read_thermal
 from exporter.http import create_app
 from exporter.metrics import render
 from exporter.settings import Settings

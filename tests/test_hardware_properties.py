@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.collectors.edac import edac_families
+from exporter.collectors.edac.reader import read_edac
+from exporter.collectors.smart.report import DeviceResult, parse_json_object, smart_families
 from exporter.collectors.thermal import thermal_families
-from exporter.hardware.edac import read_edac
-from exporter.hardware.smart import DeviceResult, parse_json_object, smart_families
-from exporter.hardware.thermal import read_thermal
+from exporter.collectors.thermal.reader import read_thermal
 from exporter.metrics import render
 from exporter.sysfs import SysfsReader, parse_int
 

@@ -11,7 +11,7 @@ import pytest
 from domstats_fixtures import FIXTURES
 from scrape import exporter, get
 
-from exporter.host.procfs import (
+from exporter.procfs import (
     parse_cpu_seconds,
     parse_loadavg,
     parse_meminfo,

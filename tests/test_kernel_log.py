@@ -20,8 +20,8 @@ from guests import TOUCH_64M_ON_SIGNAL, TOUCH_SIGNAL_OFFSET
 from scrape import exporter, get, series, wait_until
 
 from exporter.collectors.kernel import KernelEvents
-from exporter.host.kmsg import KmsgReader, classify, domain_from_memcg, parse_record
-from exporter.host.qemu_pids import PidIndex
+from exporter.collectors.kernel.kmsg import KmsgReader, classify, domain_from_memcg, parse_record
+from exporter.qemu_pids import PidIndex
 
 CAPTURES = FIXTURES / "kernel-log"
 # What users prepend when they paste logs: journal "Mon DD HH:MM:SS host kernel:",

@@ -12,7 +12,7 @@ import pytest
 from scrape import exporter, get, parse_samples
 
 from exporter.collectors.kvm import KvmCollector, readiness_families
-from exporter.hardware.kvm_ready import check_char_device, cpu_flags, read_readiness
+from exporter.collectors.kvm.readiness import check_char_device, cpu_flags, read_readiness
 from exporter.http import create_app
 from exporter.libvirt.capabilities import kvm_usable
 from exporter.metrics import render

@@ -14,8 +14,8 @@ from domstats_fixtures import (
 from promtool import check_metrics
 from scrape import Samples, parse_samples
 
+from exporter.collectors.libvirt.families import build_families
 from exporter.libvirt.domxml import parse_domain_xml
-from exporter.libvirt.families import build_families
 from exporter.libvirt.snapshot import DomainRecord, HostInfo, LibvirtSnapshot
 from exporter.libvirt.states import reason_name, state_name
 from exporter.metrics import render

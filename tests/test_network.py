@@ -19,9 +19,9 @@ from domstats_fixtures import FIXTURES
 from netns import Netns, run
 from scrape import Samples, exporter, get, parse_samples, series, wait_until
 
-from exporter.network.ethtool import BroadcastReader, is_broadcast_stat
-from exporter.network.ovs import parse_vsctl
-from exporter.network.procnet import parse_snmp, parse_softnet
+from exporter.collectors.network.ethtool import BroadcastReader, is_broadcast_stat
+from exporter.collectors.network.procnet import parse_snmp, parse_softnet
+from exporter.collectors.ovs.vsctl import parse_vsctl
 
 NETWORK_ONLY = ("--collector.network", "--no-network.ethtool", "--no-collector.libvirt",
                 "--no-collector.config", "--no-collector.smart", "--no-collector.kernel",

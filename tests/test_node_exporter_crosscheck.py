@@ -23,9 +23,9 @@ from scrape import Samples, free_port, parse_samples, serving
 from test_hardware import SYSFS
 
 from exporter.collectors.edac import edac_families
+from exporter.collectors.edac.reader import read_edac
 from exporter.collectors.thermal import thermal_families
-from exporter.hardware.edac import read_edac
-from exporter.hardware.thermal import read_thermal
+from exporter.collectors.thermal.reader import read_thermal
 from exporter.metrics import render
 from exporter.sysfs import SysfsReader
 

@@ -10,8 +10,8 @@ import psutil
 import pytest
 from scrape import exporter, get, series
 
-from exporter.host.qemu_logs import classify_line
-from exporter.host.qemu_pids import (
+from exporter.collectors.qemu.logs import classify_line
+from exporter.qemu_pids import (
     RunningDomains,
     guest_memory_bytes,
     guest_name,

@@ -11,12 +11,19 @@ from test_libvirt_parsers import HOST
 from exporter.cli import build_parser
 from exporter.collector import Outcome, outcome_families
 from exporter.collectors.config import ConfigSnapshot, config_families
+from exporter.collectors.config.files import ConfigFile
 from exporter.collectors.edac import edac_families
+from exporter.collectors.edac.reader import read_edac
 from exporter.collectors.host import host_families
 from exporter.collectors.iscsi import IscsiSnapshot, IscsiStatsPoller, session_families, stats_families
+from exporter.collectors.iscsi.sessions import NodeRecord, parse_session_stats, read_sessions
 from exporter.collectors.kernel import KernelEvents, event_families, vmstat_families
+from exporter.collectors.kernel.kmsg import classify
 from exporter.collectors.kvm import readiness_families
+from exporter.collectors.kvm.readiness import read_readiness
+from exporter.collectors.libvirt.families import BLOCK_FIELDS, DOMAIN_FIELDS, build_families
 from exporter.collectors.mdraid import MdSnapshot, md_families
+from exporter.collectors.mdraid.mdstat import MdSysfs, parse_mdstat
 from exporter.collectors.network import (
     bond_families,
     bridge_families,
@@ -24,38 +31,31 @@ from exporter.collectors.network import (
     link_families,
     procnet_families,
 )
+from exporter.collectors.network.links import Bridge, DeviceFilter, Links, read_links
+from exporter.collectors.network.procnet import read_procnet
 from exporter.collectors.ovs import ovs_families
+from exporter.collectors.ovs.vsctl import parse_vsctl
 from exporter.collectors.process import ProcessSample, process_families
 from exporter.collectors.qemu import log_families
 from exporter.collectors.qemu import process_families as qemu_process_families
+from exporter.collectors.qemu.processes import QemuProcess
+from exporter.collectors.smart.report import DeviceResult, parse_json_object, smart_families
 from exporter.collectors.storage import Disk, Pool, StorageSnapshot, disk_families
 from exporter.collectors.storage import pool_families as storage_pool_families
 from exporter.collectors.storage import snapshot_families as vdisk_snapshot_families
+from exporter.collectors.storage.images import CheckResult
 from exporter.collectors.thermal import thermal_families
+from exporter.collectors.thermal.reader import read_thermal
 from exporter.collectors.zfs import ZfsState, kstat_families
 from exporter.collectors.zfs import pool_families as zfs_pool_families
 from exporter.collectors.zfs import snapshot_families as zfs_snapshot_families
-from exporter.hardware.edac import read_edac
-from exporter.hardware.kvm_ready import read_readiness
-from exporter.hardware.smart import DeviceResult, parse_json_object, smart_families
-from exporter.hardware.thermal import read_thermal
-from exporter.host.kmsg import classify
-from exporter.host.libvirt_config import ConfigFile
-from exporter.host.procfs import read_host
-from exporter.host.qemu_pids import PidIndex
-from exporter.host.qemu_procs import QemuProcess
+from exporter.collectors.zfs.parse import parse_get, parse_status_json, read_kstats
 from exporter.http import build_info
-from exporter.libvirt.families import BLOCK_FIELDS, DOMAIN_FIELDS, build_families
 from exporter.libvirt.snapshot import DomainRecord, LibvirtSnapshot
 from exporter.metrics import Family, gauge, render
-from exporter.network.links import Bridge, DeviceFilter, Links, read_links
-from exporter.network.ovs import parse_vsctl
-from exporter.network.procnet import read_procnet
+from exporter.procfs import read_host
+from exporter.qemu_pids import PidIndex
 from exporter.settings import Settings
-from exporter.storage.iscsi import NodeRecord, parse_session_stats, read_sessions
-from exporter.storage.mdraid import MdSysfs, parse_mdstat
-from exporter.storage.vdisk import CheckResult
-from exporter.storage.zfs import parse_get, parse_status_json, read_kstats
 from exporter.sysfs import SysfsReader
 
 README = (Path(__file__).parent.parent / "README.md").read_text()

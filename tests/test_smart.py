@@ -17,7 +17,7 @@ from promtool import check_metrics
 from scrape import Samples, get, parse_samples
 
 from exporter.collectors.smart import SmartCollector, SmartPoller
-from exporter.hardware.smart import DeviceResult, parse_json_object, parse_scan, smart_families
+from exporter.collectors.smart.report import DeviceResult, parse_json_object, parse_scan, smart_families
 from exporter.http import create_app
 from exporter.metrics import render
 from exporter.settings import Settings

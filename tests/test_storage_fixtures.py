@@ -15,7 +15,7 @@ from domstats_fixtures import FIXTURES
 from scrape import exporter, free_port, get, parse_samples, series, serving, wait_until
 from storage_fakes import build_fake_storage
 
-from exporter.storage.mdraid import parse_mdstat
+from exporter.collectors.mdraid.mdstat import parse_mdstat
 
 SYSFS = FIXTURES / "sysfs" / "sys"
 PROCFS = FIXTURES / "procfs"

@@ -16,13 +16,12 @@ from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.collectors.iscsi import IscsiSnapshot, session_families
+from exporter.collectors.iscsi.sessions import parse_node_record, parse_session_stats, read_sessions
 from exporter.collectors.mdraid import MdSnapshot, md_families
+from exporter.collectors.mdraid.mdstat import MdSysfs, parse_mdstat
+from exporter.collectors.storage.images import parse_check, parse_mountinfo
 from exporter.collectors.zfs import ZfsState, kstat_families, pool_families, snapshot_families
-from exporter.metrics import render
-from exporter.storage.iscsi import parse_node_record, parse_session_stats, read_sessions
-from exporter.storage.mdraid import MdSysfs, parse_mdstat
-from exporter.storage.vdisk import parse_check, parse_mountinfo
-from exporter.storage.zfs import (
+from exporter.collectors.zfs.parse import (
     parse_get,
     parse_kstat,
     parse_kstat_io,
@@ -31,6 +30,7 @@ from exporter.storage.zfs import (
     parse_status_text,
     read_kstats,
 )
+from exporter.metrics import render
 from exporter.sysfs import SysfsReader
 
 NO_SYSFS = MdSysfs(None, None, None, None)

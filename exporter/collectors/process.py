@@ -1,4 +1,5 @@
-"""The exporter's own process: CPU, memory, file descriptors, threads (like Go's process_*)."""
+"""The process collector (fault exporter_health), the exporter's own process: CPU, memory,
+file descriptors, threads (like Go's process_*)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,186 @@
+"""Network interfaces, bridges and bonds (fault vswitch_down) from sysfs (`<sysfs>/class/net`).
+
+The kind of an interface comes from what sysfs shows of it: `bridge/` (bridge), `bonding/`
+(bond), `tun_flags` (tap or tun), `DEVTYPE=vlan` in `uevent`, a device outside
+`devices/virtual/` (physical), `iflink` pointing at another interface (veth), loopback
+by its ARP type; OVS internal ports are named by the OVS collector, which knows them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+from exporter.sysfs import SysfsReader
+
+IFF_UP = 0x1
+IFF_TAP = 0x2
+ARPHRD_LOOPBACK = 772
+
+@dataclass
+class Link:
+    device: str
+    kind: str
+    admin_up: bool | None
+    operstate: str
+    carrier: int | None
+    carrier_changes: int | None
+    carrier_up: int | None
+    carrier_down: int | None
+    speed_mbps: int | None
+    mtu: int | None
+    address: str
+    master: str
+    ifindex: int | None = None
+
+
+def is_up(link: Link) -> bool:
+    """operstate up; or `unknown` (drivers that do not track it: loopback, tun/tap) with
+    the link administratively up and carrier present."""
+    if link.operstate == "up":
+        return True
+    return link.operstate == "unknown" and bool(link.admin_up) and link.carrier == 1
+
+
+@dataclass
+class Bridge:
+    name: str
+    ports: list[str]
+
+
+@dataclass
+class Bond:
+    name: str
+    mode: str
+    slaves: list[str]
+    slave_mii_up: dict[str, bool]
+
+
+@dataclass
+class Links:
+    links: list[Link]
+    bridges: list[Bridge]
+    bonds: list[Bond]
+
+
+class DeviceFilter:
+    def __init__(self, include: str = "", exclude: str = "") -> None:
+        self._include = re.compile(include) if include else None
+        self._exclude = re.compile(exclude) if exclude else None
+
+    def wanted(self, device: str) -> bool:
+        if self._include is not None and not self._include.search(device):
+            return False
+        return not (self._exclude is not None and self._exclude.search(device))
+
+
+def _hex(text: str | None) -> int | None:
+    try:
+        return int(text, 16) if text is not None else None
+    except ValueError:
+        return None
+
+
+def _uevent(reader: SysfsReader, base: str) -> dict[str, str]:
+    text = reader.read_str(reader.path(f"{base}/uevent")) or ""
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+
+
+def link_kind(reader: SysfsReader, device: str) -> str:
+    base = f"class/net/{device}"
+    if reader.path(f"{base}/bridge").is_dir():
+        return "bridge"
+    if reader.path(f"{base}/bonding").is_dir():
+        return "bond"
+    tun_flags = _hex(reader.read_str(reader.path(f"{base}/tun_flags")))
+    if tun_flags is not None:
+        return "tap" if tun_flags & IFF_TAP else "tun"
+    devtype = _uevent(reader, base).get("DEVTYPE", "")
+    if devtype in ("vlan", "wlan", "macvlan", "vxlan", "wireguard"):
+        return devtype
+    if reader.read_int(reader.path(f"{base}/type")) == ARPHRD_LOOPBACK:
+        return "loopback"
+    real = os.path.realpath(reader.path(base))
+    if reader.path(base).is_symlink() and "/devices/virtual/" not in real:
+        return "physical"
+    if reader.read_int(reader.path(f"{base}/iflink")) != reader.read_int(reader.path(f"{base}/ifindex")):
+        return "veth"
+    return "virtual"
+
+
+def _master(reader: SysfsReader, device: str) -> str:
+    master = reader.path(f"class/net/{device}/master")
+    try:
+        return os.path.basename(os.readlink(master))
+    except OSError:
+        return ""
+
+
+KindCache = dict[tuple[str, int | None], str]
+
+
+def read_link(reader: SysfsReader, device: str, kinds: KindCache | None = None) -> Link:
+    """`kinds` remembers each interface's kind by (name, ifindex): it never changes for a
+    device, and finding it costs several reads."""
+    base = f"class/net/{device}"
+    ifindex = reader.read_int(reader.path(f"{base}/ifindex"))
+    kind = kinds.get((device, ifindex)) if kinds is not None else None
+    if kind is None:
+        kind = link_kind(reader, device)
+        if kinds is not None:
+            kinds[(device, ifindex)] = kind
+    flags = _hex(reader.read_str(reader.path(f"{base}/flags")))
+    admin_up = bool(flags & IFF_UP) if flags is not None else None
+    # carrier and speed answer EINVAL while the link is administratively down: not an error.
+    carrier = reader.read_int(reader.path(f"{base}/carrier"), invalid_is_missing=True)
+    speed = reader.read_int(reader.path(f"{base}/speed"), invalid_is_missing=True)
+    return Link(
+        device=device,
+        kind=kind,
+        admin_up=admin_up,
+        operstate=reader.read_str(reader.path(f"{base}/operstate")) or "unknown",
+        carrier=carrier,
+        carrier_changes=reader.read_int(reader.path(f"{base}/carrier_changes")),
+        carrier_up=reader.read_int(reader.path(f"{base}/carrier_up_count")),
+        carrier_down=reader.read_int(reader.path(f"{base}/carrier_down_count")),
+        speed_mbps=speed if speed is not None and speed >= 0 else None,
+        mtu=reader.read_int(reader.path(f"{base}/mtu")),
+        address=reader.read_str(reader.path(f"{base}/address")) or "",
+        master=_master(reader, device),
+        ifindex=ifindex,
+    )
+
+
+def read_bond(reader: SysfsReader, name: str) -> Bond:
+    base = f"class/net/{name}"
+    slaves = (reader.read_str(reader.path(f"{base}/bonding/slaves")) or "").split()
+    mii = {}
+    for slave in slaves:
+        # `lower_<slave>` since Linux 4.x; `slave_<slave>` before (node_exporter reads both)
+        state = reader.read_str(reader.path(f"{base}/lower_{slave}/bonding_slave/mii_status"))
+        if state is None:
+            state = reader.read_str(reader.path(f"{base}/slave_{slave}/bonding_slave/mii_status"))
+        mii[slave] = state == "up"
+    mode = (reader.read_str(reader.path(f"{base}/bonding/mode")) or "").split(" ")[0]
+    return Bond(name, mode, slaves, mii)
+
+
+def read_links(reader: SysfsReader, kinds: KindCache | None = None) -> Links:
+    """Every interface: a bridge's port counts whether or not the port's own series are
+    filtered out."""
+    links, bridges, bonds = [], [], []
+    devices = reader.list_dir(reader.path("class/net"))
+    if kinds is not None:
+        for gone in [key for key in kinds if key[0] not in devices]:
+            del kinds[gone]
+    for device in devices:
+        if not reader.path(f"class/net/{device}").is_dir():
+            continue  # bonding_masters is a file
+        link = read_link(reader, device, kinds)
+        links.append(link)
+        if link.kind == "bridge":
+            bridges.append(Bridge(device, reader.list_dir(reader.path(f"class/net/{device}/brif"))))
+        elif link.kind == "bond":
+            bonds.append(read_bond(reader, device))
+    return Links(links, bridges, bonds)

@@ -1,1 +1,0 @@
-"""Hardware sources read from sysfs-style trees: thermal, EDAC."""
