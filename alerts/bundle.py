@@ -998,16 +998,22 @@ ALERTS: list[Alert] = [
             Case({s("kvm_smart_device_last_success_timestamp_seconds", 'device="/dev/sda"'): "0+60x100"}, "80m"),
         ]),
     Alert(
-        "StorageCommandFailing", "exporter", "exporter_health", "warning",
-        "kvm_zfs_up{$sel} == 0 or kvm_ovs_up{$sel} == 0",
+        "BackgroundCommandFailing", "exporter", "exporter_health", "warning",
+        "kvm_poller_up{$sel} == 0",
         "15m", "A background command of the exporter keeps failing.",
-        f"zpool or ovs-vsctl on {HOST} has not answered for 15 minutes: pool or switch state is stale.",
-        "ZFS/OVS alerts see old data; a hung zpool often means a hung pool.",
-        ["`kvm_zfs_command_error` / `kvm_ovs_error` for the reason", "`timeout 10 zpool status`"],
-        ["Investigate the pool or ovsdb-server; restart ovsdb-server if it hangs."],
+        f"{{{{ $labels.poller }}}} on {HOST} has had failing commands for 15 minutes: its series "
+        "(SMART, pools, iSCSI counters, OVS or image checks) are stale.",
+        "The alerts on that source see old data; a hung zpool often means a hung pool, a hung "
+        "smartctl a dying disk or controller.",
+        ["`kvm_poller_errors_total{poller=\"...\"}` for the reason (timeout, exit_N, garbage, exec_failed)",
+         "`kvm_zfs_command_error`, `kvm_smart_device_error`, `kvm_ovs_error` for the command",
+         "run the command by hand: `timeout 30 zpool status`, `smartctl -a DEVICE`"],
+        ["Fix what the reason names: the pool, the disk or controller, ovsdb-server, iscsid; "
+         "raise the command's timeout (`--zfs.timeout`, `--smartctl.timeout`, ...) for slow devices."],
         "KVM host", [
-            Case({s("kvm_zfs_up"): "0x20"}, "18m", {},
-                 "zpool or ovs-vsctl on hv1:9978 has not answered for 15 minutes: pool or switch state is stale."),
-            Case({s("kvm_zfs_up"): "1x20"}, "18m"),
+            Case({s("kvm_poller_up", 'poller="zfs"'): "0x20"}, "18m", {"poller": "zfs"},
+                 "zfs on hv1:9978 has had failing commands for 15 minutes: its series (SMART, pools, "
+                 "iSCSI counters, OVS or image checks) are stale."),
+            Case({s("kvm_poller_up", 'poller="qemu-img"'): "0x5 1x15"}, "18m"),
         ]),
 ]

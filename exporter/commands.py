@@ -1,5 +1,6 @@
-"""External commands (smartctl, ovs-vsctl, ...): run with a timeout and killed when it
-expires, and polled in the background on their own interval, never inside a scrape."""
+"""External commands (smartctl, zpool, iscsiadm, ovs-vsctl, qemu-img): run in a session of
+their own with a timeout that kills the whole process group, output capped. Collectors run
+them from a background `exporter.poller.Poller`, never inside a scrape."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 log = logging.getLogger(__name__)
@@ -99,39 +100,3 @@ async def parse_off_loop(parse: Callable[[str], T], output: str) -> T:
     if len(output) <= PARSE_INLINE_BYTES:
         return parse(output)
     return await asyncio.to_thread(parse, output)
-
-
-class Periodic:
-    """Runs `poll` now and then every `interval` seconds in a task of its own; scrapes wait
-    only for the first round (`ready`), then read whatever the poll stored."""
-
-    def __init__(self, name: str, poll: Callable[[], Awaitable[None]], interval: float) -> None:
-        self.name = name
-        self._poll = poll
-        self._interval = interval
-        self.ready = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.ensure_future(self._run_forever())
-
-    async def first_round(self) -> None:
-        """Start polling if it has not started, and wait until the first round is done."""
-        self.start()
-        await self.ready.wait()
-
-    async def _run_forever(self) -> None:
-        while True:
-            try:
-                await self._poll()
-            except Exception:
-                log.exception("background poll failed", extra={"poller": self.name})
-            self.ready.set()
-            await asyncio.sleep(self._interval)
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task

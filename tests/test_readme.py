@@ -53,6 +53,7 @@ from exporter.collectors.zfs.parse import parse_get, parse_status_json, read_kst
 from exporter.http import build_info
 from exporter.libvirt.snapshot import DomainRecord, LibvirtSnapshot
 from exporter.metrics import Family, gauge, render
+from exporter.poller import Poller
 from exporter.procfs import read_host
 from exporter.qemu_pids import PidIndex
 from exporter.settings import Settings
@@ -121,7 +122,7 @@ def storage_families() -> list[Family]:
     families += kstat_families(read_kstats(FIXTURES / "procfs" / "spl" / "kstat" / "zfs"))
     sessions = read_sessions(SysfsReader(FIXTURES / "sysfs" / "sys"))
     families += session_families(IscsiSnapshot(sessions, [NodeRecord("t", "p", "default", "automatic")]))
-    poller = IscsiStatsPoller(Settings())
+    poller = IscsiStatsPoller(Settings(), lambda: ["1"])
     poller.stats = {"1": parse_session_stats((FIXTURES / "iscsiadm" / "session-stats.txt").read_text())}
     poller.errors = {"1": "timeout"}
     families += stats_families(sessions, poller)
@@ -129,7 +130,9 @@ def storage_families() -> list[Family]:
     snapshot = StorageSnapshot([disk], {"d": (1, 1.0)}, [Pool("p", 2, 1, 1, 1, 1)])
     families += disk_families(snapshot, {("d", "vda"): ("/x", CheckResult("ok", 0, 0, 0, 1, 1.0))})
     families += vdisk_snapshot_families(snapshot) + storage_pool_families(snapshot)
-    return families
+    background = Poller("qemu-img", poller.poll, 1.0, 1.0)
+    background.failed("timeout")
+    return [*families, *background.families()]
 
 
 def test_every_metric_is_documented() -> None:

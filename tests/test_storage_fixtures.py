@@ -157,6 +157,9 @@ def test_zfs_text_fallback_scrub_in_progress_and_a_hanging_zpool(tmp_path: Path)
     env = {**os.environ, "FAKE_STORAGE_DIR": str(data)}
     with exporter(*ONLY, *ZFS_FLAGS, *PATHS, *flags, env=env) as running:
         first = running.scrape()
+        # a zpool without JSON is an old zpool, not a failing one
+        assert get(first, "kvm_poller_up", poller="zfs") == 1
+        assert series(first, "kvm_poller_errors_total", poller="zfs") == []
         assert get(first, "kvm_zfs_pool_scan_info", pool="neptune", function="scrub", state="scanning") == 1
         assert get(first, "kvm_zfs_pool_scan_progress_ratio", pool="neptune") == 0
         # the pool breaks: zpool status now shows it DEGRADED with a vdev UNAVAIL
@@ -168,6 +171,8 @@ def test_zfs_text_fallback_scrub_in_progress_and_a_hanging_zpool(tmp_path: Path)
         (data / "zpool" / "hang").touch()  # zpool hangs on the broken pool
         hung = wait_until(running.scrape, lambda s: get(s, "kvm_zfs_up") == 0)
     assert get(hung, "kvm_zfs_command_error", command="zpool_status", reason="timeout") == 1
+    assert get(hung, "kvm_poller_up", poller="zfs") == 0
+    assert (get(hung, "kvm_poller_errors_total", poller="zfs", reason="timeout") or 0) >= 1
     assert get(hung, "kvm_zfs_pool_state", pool="dummy", state="DEGRADED") == 1  # last answer kept
     # JSON was tried once; every later round went straight to the text form
     calls = (data / "calls.log").read_text().splitlines()

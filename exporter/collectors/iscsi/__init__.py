@@ -6,6 +6,7 @@ a target that never logged in (a CHAP failure leaves no session) still shows."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,8 +18,9 @@ from exporter.collectors.iscsi.sessions import (
     read_node_records,
     read_sessions,
 )
-from exporter.commands import CommandError, Periodic, run_command
+from exporter.commands import CommandError
 from exporter.metrics import Family, counter, gauge
+from exporter.poller import Poller, first_wait
 from exporter.settings import Settings
 from exporter.sysfs import SysfsReader
 
@@ -38,29 +40,32 @@ class IscsiSnapshot:
 
 
 class IscsiStatsPoller:
-    def __init__(self, settings: Settings) -> None:
+    """iscsiadm's counters of every session `sessions()` names (the sysfs sessions)."""
+
+    def __init__(self, settings: Settings, sessions: Callable[[], list[str]]) -> None:
         self.iscsiadm = settings.iscsi_iscsiadm_path
         self.timeout = settings.iscsi_timeout
-        self.sids: list[str] = []
+        self._sessions = sessions
         self.stats: dict[str, dict[str, int]] = {}
         self.errors: dict[str, str] = {}
-        self.background = Periodic("iscsiadm", self.poll, settings.iscsi_interval)
+        self.background = Poller("iscsiadm", self.poll, settings.iscsi_interval,
+                                 first_wait(settings.collector_timeout))
 
     async def _one(self, sid: str) -> None:
         try:
-            code, output = await run_command([self.iscsiadm, "-m", "session", "-r", sid, "-s"], self.timeout)
-            if code != 0:
-                raise CommandError(f"exit_{code}")
+            output = await self.background.output([self.iscsiadm, "-m", "session", "-r", sid, "-s"],
+                                                  self.timeout)
             self.stats[sid] = parse_session_stats(output)
         except CommandError as exc:
             self.errors[sid] = str(exc)
         except ValueError:
+            self.background.failed("garbage")
             self.errors[sid] = "garbage"
         else:
             self.errors.pop(sid, None)
 
     async def poll(self) -> None:
-        sids = list(self.sids)
+        sids = self._sessions()
         await asyncio.gather(*(self._one(sid) for sid in sids))
         for gone in set(self.stats) - set(sids):
             del self.stats[gone]
@@ -135,8 +140,11 @@ class IscsiCollector(SysfsCollector[IscsiSnapshot]):
 
     def __init__(self, settings: Settings) -> None:
         self._nodes_dir = Path(settings.iscsi_nodes_dir)
-        self.poller = IscsiStatsPoller(settings)
+        self.poller = IscsiStatsPoller(settings, self._session_ids)
         super().__init__(settings.path_sysfs, self._read_snapshot, session_families)
+
+    def _session_ids(self) -> list[str]:
+        return [session.sid for session in self.last.sessions] if self.last else []
 
     def _read_snapshot(self, reader: SysfsReader) -> IscsiSnapshot:
         return IscsiSnapshot(read_sessions(reader), read_node_records(self._nodes_dir))
@@ -145,11 +153,11 @@ class IscsiCollector(SysfsCollector[IscsiSnapshot]):
         families = await super().collect()
         snapshot = self.last
         assert snapshot is not None
-        self.poller.sids = [s.sid for s in snapshot.sessions]
-        if not self.poller.sids:
+        if not snapshot.sessions:
             return families
         await self.poller.background.first_round()
-        return [*families, *stats_families(snapshot.sessions, self.poller)]
+        health = self.poller.background.families()
+        return [*families, *stats_families(snapshot.sessions, self.poller), *health]
 
     async def close(self) -> None:
         await self.poller.background.stop()

@@ -8,8 +8,9 @@ import time
 
 from exporter.collector import register
 from exporter.collectors.ovs.vsctl import OvsState, parse_vsctl, vsctl_arguments
-from exporter.commands import CommandError, Periodic, parse_off_loop, run_command
+from exporter.commands import CommandError, parse_off_loop
 from exporter.metrics import Family, counter, gauge
+from exporter.poller import Poller, first_wait
 from exporter.settings import Settings
 
 OVS_STATISTICS = ("rx_packets", "tx_packets", "rx_bytes", "tx_bytes", "rx_dropped", "tx_dropped",
@@ -59,17 +60,17 @@ class OvsCollector:
         self.state: OvsState | None = None
         self.error = ""
         self.last_success = 0.0
-        self.background = Periodic("ovs-vsctl", self.poll, settings.ovs_interval)
+        self.background = Poller("ovs-vsctl", self.poll, settings.ovs_interval,
+                                 first_wait(settings.collector_timeout))
 
     async def poll(self) -> None:
         try:
-            code, output = await run_command(self._argv, self._timeout)
-            if code != 0:
-                raise CommandError(f"exit_{code}")
+            output = await self.background.output(self._argv, self._timeout)
             self.state = await parse_off_loop(parse_vsctl, output)
         except CommandError as exc:
             self.error = str(exc)
         except ValueError:
+            self.background.failed("garbage")
             self.error = "garbage"
         else:
             self.error, self.last_success = "", time.time()
@@ -85,7 +86,7 @@ class OvsCollector:
             error.add((self.error,), 1)
         success = gauge("ovs_last_success_timestamp_seconds", "When ovs-vsctl last answered.")
         success.add((), self.last_success)
-        families = [up, error, success]
+        families = [up, error, success, *self.background.families()]
         if self.state is not None:
             families += ovs_families(self.state)
         return families

@@ -23,8 +23,9 @@ from exporter.collectors.smart.report import (
     parse_scan,
     smart_families,
 )
-from exporter.commands import CommandError, Periodic, parse_off_loop, run_command
+from exporter.commands import CommandError, parse_off_loop
 from exporter.metrics import Family, gauge
+from exporter.poller import Poller, first_wait
 from exporter.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,8 @@ class SmartPoller:
         self.exclude = _optional_regex(settings.smartctl_device_exclude)
         self.results: dict[str, DeviceResult] = {}
         self.discovery_error = ""
-        self.background = Periodic("smartctl", self.poll_once, self.interval)
+        self.background = Poller("smartctl", self.poll_once, self.interval,
+                                 first_wait(settings.collector_timeout))
         self._limit = asyncio.Semaphore(4)
 
     async def poll_once(self) -> None:
@@ -68,6 +70,8 @@ class SmartPoller:
             _, output = await self.run(["--scan-open", "--json"])
             devices = await parse_off_loop(parse_scan, output)
         except (SmartctlError, ValueError) as exc:
+            if isinstance(exc, ValueError):
+                self.background.failed("garbage")
             self.discovery_error = str(exc)
             log.warning("smartctl device scan failed", extra={"err": str(exc)})
             return [ScanDevice(name, r.type) for name, r in self.results.items()]
@@ -90,6 +94,7 @@ class SmartPoller:
             result.up, result.error, result.skipped = False, str(exc), False
             return
         except ValueError:
+            self.background.failed("garbage")
             result.up, result.error, result.skipped = False, "garbage", False
             return
         if low_power_skip(report):
@@ -102,7 +107,7 @@ class SmartPoller:
 
     async def run(self, args: list[str]) -> tuple[int, str]:
         try:
-            return await run_command([self.smartctl, *args], self.timeout)
+            return await self.background.status([self.smartctl, *args], self.timeout)
         except CommandError as exc:
             raise SmartctlError(str(exc)) from exc
 
@@ -129,7 +134,7 @@ class SmartCollector:
                           "or failed (0); failed scans keep the devices known before.")
         discovery.add((), 0 if self.poller.discovery_error else 1)
         results = sorted(self.poller.results.values(), key=lambda r: r.device)
-        return [discovery, *smart_families(results)]
+        return [discovery, *smart_families(results), *self.poller.background.families()]
 
     async def close(self) -> None:
         await self.poller.background.stop()

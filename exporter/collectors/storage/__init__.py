@@ -9,6 +9,7 @@ import logging
 import time
 import xml.etree.ElementTree as ET
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,10 +25,11 @@ from exporter.collectors.storage.images import (
     parse_mountinfo,
     zfs_dataset_of,
 )
-from exporter.commands import CommandError, Periodic, run_command
+from exporter.commands import CommandError
 from exporter.libvirt.connection import Connection, is_missing_domain
 from exporter.libvirt.domxml import parse_domain_xml
 from exporter.metrics import Family, gauge
+from exporter.poller import Poller, first_wait
 from exporter.settings import Settings
 from exporter.sysfs import read_text
 
@@ -169,14 +171,16 @@ class LibvirtStorage:
 
 
 class ImageChecker:
-    """Runs `qemu-img check` over the checkable images, one at a time, every interval."""
+    """Runs `qemu-img check` over the checkable images of `disks()`, one at a time, every
+    interval."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, disks: Callable[[], list[Disk]]) -> None:
         self.qemu_img = settings.vdisk_qemu_img_path
         self.timeout = settings.vdisk_check_timeout
-        self.disks: list[Disk] = []
+        self._disks = disks
         self.results: dict[tuple[str, str], tuple[str, CheckResult]] = {}  # (domain, target) -> (path, r)
-        self.background = Periodic("qemu-img", self.poll, settings.vdisk_check_interval)
+        self.background = Poller("qemu-img", self.poll, settings.vdisk_check_interval,
+                                 first_wait(settings.collector_timeout))
 
     async def check(self, disk: Disk) -> CheckResult:
         if not disk.present:
@@ -185,13 +189,13 @@ class ImageChecker:
         if disk.active:
             argv.append("-U")  # the running QEMU holds the write lock; we only read
         try:
-            code, output = await run_command([*argv, disk.path], self.timeout)
+            code, output = await self.background.status([*argv, disk.path], self.timeout)
         except CommandError as exc:
             return CheckResult("timeout" if str(exc) == "timeout" else "failed", checked_at=time.time())
         return parse_check(code, output, time.time())
 
     async def poll(self) -> None:
-        wanted = {(d.domain, d.target): d for d in self.disks if d.format in CHECKABLE_FORMATS}
+        wanted = {(d.domain, d.target): d for d in self._disks() if d.format in CHECKABLE_FORMATS}
         for key, disk in wanted.items():
             self.results[key] = (disk.path, await self.check(disk))
         for gone in set(self.results) - set(wanted):
@@ -270,7 +274,8 @@ class StorageCollector:
     def __init__(self, settings: Settings) -> None:
         self.source = LibvirtStorage(settings.libvirt_uri, Path(settings.path_procfs),
                                      settings.libvirt_snapshot_interval)
-        self.checker = ImageChecker(settings)
+        self._disks: list[Disk] = []
+        self.checker = ImageChecker(settings, lambda: self._disks)
         self._flight: SingleFlight[StorageSnapshot] = in_thread(self.source.read)
 
     async def collect(self) -> list[Family]:
@@ -278,10 +283,10 @@ class StorageCollector:
             snapshot = await self._flight.run()
         except libvirt.libvirtError as exc:
             raise CollectorError(f"libvirt: {exc}", []) from exc
-        self.checker.disks = snapshot.disks
+        self._disks = snapshot.disks
         self.checker.background.start()  # a scrape never waits for a check: results come as they finish
         return [*disk_families(snapshot, self.checker.results), *snapshot_families(snapshot),
-                *pool_families(snapshot)]
+                *pool_families(snapshot), *self.checker.background.families()]
 
     async def close(self) -> None:
         await self.checker.background.stop()

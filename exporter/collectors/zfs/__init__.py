@@ -31,8 +31,9 @@ from exporter.collectors.zfs.parse import (
     property_value,
     read_kstats,
 )
-from exporter.commands import CommandError, Periodic, parse_off_loop, run_command
+from exporter.commands import CommandError, parse_off_loop
 from exporter.metrics import Family, counter, gauge
+from exporter.poller import Poller, first_wait
 from exporter.settings import Settings
 
 P = ["pool"]
@@ -67,27 +68,33 @@ class ZfsPoller:
         self.snapshot_include = re.compile(settings.zfs_snapshot_dataset_include or "")
         self.state = ZfsState()
         self._json: bool | None = None  # does this zpool speak JSON? learnt on the first run
-        self.background = Periodic("zfs", self.poll, settings.zfs_interval)
+        self.background = Poller("zfs", self.poll, settings.zfs_interval,
+                                 first_wait(settings.collector_timeout))
 
     async def _run(self, argv: list[str]) -> str:
-        code, output = await run_command(argv, self.timeout)
-        if code != 0:
-            raise CommandError(f"exit_{code}")
-        return output
+        return await self.background.output(argv, self.timeout)
 
     async def _status(self) -> list[PoolStatus]:
         if self._json is not False:
+            code, output = await self.background.status([self.zpool, *STATUS_JSON_ARGS], self.timeout)
             try:
-                output = await self._run([self.zpool, *STATUS_JSON_ARGS])
+                if code != 0:
+                    raise CommandError(f"exit_{code}")
                 pools = await parse_off_loop(parse_status_json, output)
             except (CommandError, ValueError) as exc:
-                if self._json or str(exc) == "timeout":
+                if self._json:  # JSON worked before: this is a failure, not an old zpool
+                    self.background.failed(str(exc) if isinstance(exc, CommandError) else "garbage")
                     raise
                 self._json = False  # older OpenZFS: `-j` is an unknown option
             else:
                 self._json = True
                 return pools
-        return await parse_off_loop(parse_status_text, await self._run([self.zpool, *STATUS_TEXT_ARGS]))
+        output = await self._run([self.zpool, *STATUS_TEXT_ARGS])
+        try:
+            return await parse_off_loop(parse_status_text, output)
+        except ValueError:
+            self.background.failed("garbage")
+            raise
 
     async def poll(self) -> None:
         state = ZfsState(self.state.pools, self.state.properties, self.state.snapshots,
@@ -111,11 +118,13 @@ class ZfsPoller:
                 try:
                     state.properties = await parse_off_loop(parse_get, result)  # type: ignore[arg-type]
                 except ValueError:
+                    self.background.failed("garbage")
                     state.errors[command] = "garbage"
             else:
                 try:
                     snapshots = await parse_off_loop(parse_snapshots, result)  # type: ignore[arg-type]
                 except ValueError:
+                    self.background.failed("garbage")
                     state.errors[command] = "garbage"
                 else:
                     state.snapshots = {d: v for d, v in snapshots.items() if self.snapshot_include.search(d)}
@@ -254,7 +263,8 @@ class ZfsCollector:
         success = gauge("zfs_last_success_timestamp_seconds", "When `zpool status` last answered.")
         success.add((), state.last_success)
         return [present, read_errors, up, error, success, *pool_families(state),
-                *snapshot_families(state.snapshots), *kstat_families(kstats)]
+                *snapshot_families(state.snapshots), *kstat_families(kstats),
+                *self.poller.background.families()]
 
     async def close(self) -> None:
         await self.poller.background.stop()
