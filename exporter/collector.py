@@ -9,11 +9,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Generic, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from exporter.metrics import Family, counter, gauge
+from exporter.options import Option
 from exporter.sysfs import SysfsReader
 
 if TYPE_CHECKING:
@@ -54,20 +55,22 @@ class CollectorSpec:
     default_enabled: bool
     description: str
     factory: Callable[[Settings], Collector]
+    options: tuple[Option[Any], ...] = ()
 
 
 COLLECTORS: dict[str, CollectorSpec] = {}
 
 
 def register(
-    name: str, *, default_enabled: bool, description: str
+    name: str, *, default_enabled: bool, description: str, options: Sequence[Option[Any]] = ()
 ) -> Callable[[Callable[[Settings], Collector]], Callable[[Settings], Collector]]:
-    """Register a collector factory; the CLI derives `--[no-]collector.<name>` from this table."""
+    """Register a collector factory with its options; the CLI derives `--[no-]collector.<name>`
+    and every option's flag from this table."""
 
     def wrap(factory: Callable[[Settings], Collector]) -> Callable[[Settings], Collector]:
         if name in COLLECTORS:
             raise ValueError(f"collector {name!r} registered twice")
-        COLLECTORS[name] = CollectorSpec(name, default_enabled, description, factory)
+        COLLECTORS[name] = CollectorSpec(name, default_enabled, description, factory, tuple(options))
         return factory
 
     return wrap

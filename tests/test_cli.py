@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-import exporter.collectors  # noqa: F401 - registers the collectors
 from exporter.cli import parse_settings
+from exporter.collector import COLLECTORS
+from exporter.collectors import smart
+from exporter.collectors.config import CONFIG_DIR
 from exporter.durations import parse_duration
 
 
@@ -38,6 +40,37 @@ def test_collector_flags_and_values() -> None:
     assert settings.libvirt_uri == "test:///default"
 
 
+def test_the_cli_needs_no_import_first() -> None:
+    """parse_settings itself registers the collectors (before, it returned none unless
+    exporter.collectors had been imported first)."""
+    program = "from exporter.cli import parse_settings; print(sorted(parse_settings([]).collectors))"
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
+    assert "'libvirt'" in result.stdout and "'thermal'" in result.stdout, result.stdout + result.stderr
+
+
+def test_disable_defaults_keeps_only_the_collectors_named() -> None:
+    settings = parse_settings(["--collector.disable-defaults", "--collector.libvirt", "--collector.ovs"])
+    assert settings.collectors == {"libvirt", "ovs"}
+    everything_but = parse_settings(["--no-collector.thermal"]).collectors
+    assert everything_but == {n for n, spec in COLLECTORS.items() if spec.default_enabled} - {"thermal"}
+
+
+def test_collector_options_come_typed_from_their_collector() -> None:
+    settings = parse_settings(["--smartctl.interval=5m", "--smartctl.device=/dev/sda",
+                               "--smartctl.device=/dev/nvme0;nvme", "--path.rootfs=/host"])
+    assert smart.INTERVAL.of(settings) == 300
+    assert smart.DEVICES.of(settings) == ("/dev/sda", "/dev/nvme0;nvme")
+    assert smart.TIMEOUT.of(settings) == 30
+    assert CONFIG_DIR.of(settings) == "/host/etc/libvirt"
+    assert settings.libvirt_run_dir == "/host/run/libvirt/qemu"
+    assert CONFIG_DIR.of(parse_settings(["--libvirt.config-dir=/x"])) == "/x"
+
+
+def test_every_option_is_declared_once() -> None:
+    flags = [o.flag for spec in COLLECTORS.values() for o in spec.options]
+    assert len(flags) == len(set(flags))
+
+
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "exporter", *args], capture_output=True,
                           text=True, timeout=60)
@@ -52,6 +85,8 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
         (["--collector.nonesuch"], "unrecognized arguments: --collector.nonesuch"),
         (["--web.config.file=/nonexistent/web.yml"], "cannot read web config /nonexistent/web.yml"),
         (["--libvirt.parallel-calls=0"], "must be a whole number >= 1"),
+        (["--smartctl.device-include=("], "not a regular expression: '('"),
+        (["--zfs.interval=often"], "not a duration: 'often'"),
     ],
 )
 def test_bad_flags_exit_2_with_one_line(args: list[str], expected: str) -> None:

@@ -116,10 +116,12 @@ def fake_smartctl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return build_fake_smartctl(tmp_path)
 
 
-def smart_settings(**kwargs: Any) -> Settings:
-    values: dict[str, Any] = {"smartctl_path": str(FAKE), "smartctl_timeout": 1.0,
-                              "smartctl_interval": 60.0, "collector_timeout": 5.0}
-    return Settings(**(values | kwargs))
+def smart_settings(**options: Any) -> Settings:
+    """Settings with smartctl options by flag name without the `smartctl.` prefix
+    (`device_include=...` is `--smartctl.device-include`)."""
+    values: dict[str, Any] = {"path": str(FAKE), "timeout": 1.0, "interval": 60.0} | options
+    flags = {f"smartctl.{name.replace('_', '-')}": value for name, value in values.items()}
+    return Settings(collector_timeout=5.0, options=flags)
 
 
 def calls(fake: Path) -> list[str]:
@@ -157,19 +159,19 @@ async def test_poller_end_to_end(aiohttp_client: Any, fake_smartctl: Path) -> No
 
 
 async def test_filters_and_explicit_devices(fake_smartctl: Path) -> None:
-    poller = SmartPoller(smart_settings(smartctl_device_include=r"^/dev/sd",
-                                        smartctl_device_exclude=r"sd[d-f]$"))
+    poller = SmartPoller(smart_settings(device_include=r"^/dev/sd",
+                                        device_exclude=r"sd[d-f]$"))
     await poller.poll_once()
     assert sorted(poller.results) == ["/dev/sda", "/dev/sdb", "/dev/sdc"]
     (fake_smartctl / "calls.log").unlink()
-    explicit = SmartPoller(smart_settings(smartctl_devices=("/dev/nvme0;nvme",)))
+    explicit = SmartPoller(smart_settings(device=("/dev/nvme0;nvme",)))
     await explicit.poll_once()
     assert list(explicit.results) == ["/dev/nvme0"]
     assert calls(fake_smartctl) == ["--json --all --nocheck=standby /dev/nvme0 --device nvme"]
 
 
 async def test_a_device_that_starts_failing_keeps_its_last_report(fake_smartctl: Path) -> None:
-    poller = SmartPoller(smart_settings(smartctl_devices=("/dev/sdb",)))
+    poller = SmartPoller(smart_settings(device=("/dev/sdb",)))
     await poller.poll_once()
     first = poller.results["/dev/sdb"].last_success
     (fake_smartctl / "devices/sdb.garbage").write_text("oops")
@@ -183,14 +185,14 @@ async def test_a_device_that_starts_failing_keeps_its_last_report(fake_smartctl:
 
 
 async def test_missing_smartctl(tmp_path: Path) -> None:
-    poller = SmartPoller(smart_settings(smartctl_path=str(tmp_path / "no-smartctl")))
+    poller = SmartPoller(smart_settings(path=str(tmp_path / "no-smartctl")))
     await poller.poll_once()
     assert poller.discovery_error == "exec_failed" and poller.results == {}
 
 
 async def test_close_during_a_hanging_run_kills_smartctl_and_returns(fake_smartctl: Path) -> None:
-    collector = SmartCollector(SmartPoller(smart_settings(smartctl_devices=("/dev/sdd",),
-                                                          smartctl_timeout=600.0)))
+    collector = SmartCollector(SmartPoller(smart_settings(device=("/dev/sdd",),
+                                                          timeout=600.0)))
     collect = asyncio.ensure_future(collector.collect())
     for _ in range(100):  # until the fake smartctl for the hanging device has started
         if (fake_smartctl / "pids.log").exists():

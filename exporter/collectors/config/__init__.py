@@ -16,6 +16,7 @@ from exporter.collector import CollectorError, SingleFlight, in_thread, register
 from exporter.collectors.config.files import ConfigFile, ConfigWatcher, domain_files, normalized_domain_xml
 from exporter.libvirt.connection import Connection, is_missing_domain
 from exporter.metrics import Family, counter, gauge
+from exporter.options import Option
 from exporter.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -139,7 +140,11 @@ class ConfigCollector:
         await self._drift.connection.close()
 
 
-@register("config", default_enabled=True,
+CONFIG_DIR = Option("libvirt.config-dir", "etc/libvirt", "libvirt's configuration directory to check.",
+                    under_rootfs=True)
+
+
+@register("config", default_enabled=True, options=[CONFIG_DIR],
           description="libvirt configuration files parse, change, and match libvirt's definitions")
 def create(settings: Settings) -> ConfigCollector:
-    return ConfigCollector(settings.libvirt_config_dir, settings.libvirt_uri)
+    return ConfigCollector(CONFIG_DIR.of(settings), settings.libvirt_uri)

@@ -20,6 +20,7 @@ from exporter.collectors.iscsi.sessions import (
 )
 from exporter.commands import CommandError
 from exporter.metrics import Family, counter, gauge
+from exporter.options import Option, duration
 from exporter.poller import Poller, first_wait
 from exporter.settings import Settings
 from exporter.sysfs import SysfsReader
@@ -43,12 +44,12 @@ class IscsiStatsPoller:
     """iscsiadm's counters of every session `sessions()` names (the sysfs sessions)."""
 
     def __init__(self, settings: Settings, sessions: Callable[[], list[str]]) -> None:
-        self.iscsiadm = settings.iscsi_iscsiadm_path
-        self.timeout = settings.iscsi_timeout
+        self.iscsiadm = ISCSIADM.of(settings)
+        self.timeout = TIMEOUT.of(settings)
         self._sessions = sessions
         self.stats: dict[str, dict[str, int]] = {}
         self.errors: dict[str, str] = {}
-        self.background = Poller("iscsiadm", self.poll, settings.iscsi_interval,
+        self.background = Poller("iscsiadm", self.poll, INTERVAL.of(settings),
                                  first_wait(settings.collector_timeout))
 
     async def _one(self, sid: str) -> None:
@@ -139,7 +140,7 @@ class IscsiCollector(SysfsCollector[IscsiSnapshot]):
     name = "iscsi"
 
     def __init__(self, settings: Settings) -> None:
-        self._nodes_dir = Path(settings.iscsi_nodes_dir)
+        self._nodes_dir = Path(NODES_DIR.of(settings))
         self.poller = IscsiStatsPoller(settings, self._session_ids)
         super().__init__(settings.path_sysfs, self._read_snapshot, session_families)
 
@@ -163,7 +164,16 @@ class IscsiCollector(SysfsCollector[IscsiSnapshot]):
         await self.poller.background.stop()
 
 
-@register("iscsi", default_enabled=True,
+ISCSIADM = Option("iscsiadm.path", "iscsiadm", "iscsiadm to run for session counters.")
+NODES_DIR = Option("iscsi.nodes-dir", "etc/iscsi/nodes", "open-iscsi's node database (which targets "
+                   "should log in).", under_rootfs=True)
+INTERVAL = Option("iscsiadm.interval", 30.0, "How often iscsiadm reads session counters, in the "
+                  "background.", parse=duration, shown="30s")
+TIMEOUT = Option("iscsiadm.timeout", 10.0, "Time one iscsiadm run may take before it is killed.",
+                 parse=duration, shown="10s")
+
+
+@register("iscsi", default_enabled=True, options=[ISCSIADM, NODES_DIR, INTERVAL, TIMEOUT],
           description="open-iscsi sessions, connections, disks, expected logins; iscsiadm counters")
 def create(settings: Settings) -> IscsiCollector:
     return IscsiCollector(settings)

@@ -15,6 +15,7 @@ from pathlib import Path
 from exporter.collector import CollectorError, SingleFlight, in_thread, register
 from exporter.collectors.kernel.kmsg import KernelEvent, KmsgReader, classify, domain_from_memcg
 from exporter.metrics import Family, counter, single
+from exporter.options import Option
 from exporter.procfs import read_vmstat
 from exporter.qemu_pids import PidIndex, RunningDomains
 from exporter.settings import Settings
@@ -170,8 +171,11 @@ class KernelCollector:
         self._reader.close()
 
 
-@register("kernel", default_enabled=True,
+KMSG_PATH = Option("path.kmsg", "/dev/kmsg", "The kernel log device to read new records from.")
+
+
+@register("kernel", default_enabled=True, options=[KMSG_PATH],
           description="OOM kills (with the VM named), hardware, block I/O, iSCSI and KVM errors "
           "from the kernel log and /proc/vmstat")
 def create(settings: Settings) -> KernelCollector:
-    return KernelCollector(settings.kmsg_path, settings.path_procfs, settings.libvirt_run_dir)
+    return KernelCollector(KMSG_PATH.of(settings), settings.path_procfs, settings.libvirt_run_dir)

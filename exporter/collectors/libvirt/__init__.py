@@ -8,6 +8,7 @@ from exporter.collectors.libvirt.families import build_families
 from exporter.libvirt.snapshot import LibvirtSnapshot
 from exporter.libvirt.source import LibvirtSource
 from exporter.metrics import Family
+from exporter.options import Option, positive_int
 from exporter.settings import Settings
 
 
@@ -32,7 +33,11 @@ class LibvirtCollector:
         await self.source.close()
 
 
-@register("libvirt", default_enabled=True,
+PARALLEL_CALLS = Option("libvirt.parallel-calls", 4, "Bulk stats calls issued in parallel, each on a "
+                        "share of the domains.", parse=positive_int)
+
+
+@register("libvirt", default_enabled=True, options=[PARALLEL_CALLS],
           description="libvirt domains (state, CPU, memory, disks, vNICs, jobs) and host inventory")
 def create(settings: Settings) -> LibvirtCollector:
-    return LibvirtCollector(LibvirtSource(settings.libvirt_uri, settings.libvirt_parallel_calls))
+    return LibvirtCollector(LibvirtSource(settings.libvirt_uri, PARALLEL_CALLS.of(settings)))

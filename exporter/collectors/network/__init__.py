@@ -13,6 +13,7 @@ from exporter.collectors.network.ethtool import BroadcastReader
 from exporter.collectors.network.links import DeviceFilter, KindCache, Links, is_up, read_links
 from exporter.collectors.network.procnet import NET_DEV_COLUMNS, SNMP_FIELDS, ProcNet, read_procnet
 from exporter.metrics import Family, counter, gauge
+from exporter.options import Option, regex
 from exporter.settings import Settings
 from exporter.sysfs import SysfsReader
 
@@ -160,8 +161,17 @@ class NetworkCollector(SysfsCollector[NetworkSnapshot]):
                 *procnet_families(snapshot.procnet), broadcast_family(snapshot.broadcast, self._wanted)]
 
 
-@register("network", default_enabled=True,
+DEVICE_INCLUDE = Option("network.device-include", "", "Only interfaces whose name matches this regular "
+                        "expression get per-interface series.", parse=regex)
+DEVICE_EXCLUDE = Option("network.device-exclude", "", "Leave out the per-interface series of interfaces "
+                        "matching this regular expression (e.g. '^(tap|veth)' on a host with churning "
+                        "taps).", parse=regex)
+ETHTOOL = Option("network.ethtool", True, "Read broadcast counters from ethtool statistics of the "
+                 "exporter's own network namespace (turn off when --path.sysfs shows another namespace).")
+
+
+@register("network", default_enabled=True, options=[DEVICE_INCLUDE, DEVICE_EXCLUDE, ETHTOOL],
           description="interfaces, bridges, bonds, ICMP/IP counters, softnet, conntrack, broadcasts")
 def create(settings: Settings) -> NetworkCollector:
-    return NetworkCollector(settings.path_sysfs, settings.path_procfs, settings.network_device_include,
-                            settings.network_device_exclude, settings.network_ethtool)
+    return NetworkCollector(settings.path_sysfs, settings.path_procfs, DEVICE_INCLUDE.of(settings),
+                            DEVICE_EXCLUDE.of(settings), ETHTOOL.of(settings))

@@ -10,6 +10,7 @@ from exporter.collector import register
 from exporter.collectors.ovs.vsctl import OvsState, parse_vsctl, vsctl_arguments
 from exporter.commands import CommandError, parse_off_loop
 from exporter.metrics import Family, counter, gauge
+from exporter.options import Option, duration
 from exporter.poller import Poller, first_wait
 from exporter.settings import Settings
 
@@ -53,14 +54,14 @@ class OvsCollector:
     name = "ovs"
 
     def __init__(self, settings: Settings) -> None:
-        db = [f"--db={settings.ovs_db}"] if settings.ovs_db else []
-        timeout = max(1, int(settings.ovs_timeout))
-        self._argv = [settings.ovs_vsctl_path, *db, f"--timeout={timeout}", *vsctl_arguments()]
-        self._timeout = settings.ovs_timeout
+        db = [f"--db={DB.of(settings)}"] if DB.of(settings) else []
+        self._timeout = TIMEOUT.of(settings)
+        vsctl_timeout = max(1, int(self._timeout))
+        self._argv = [VSCTL.of(settings), *db, f"--timeout={vsctl_timeout}", *vsctl_arguments()]
         self.state: OvsState | None = None
         self.error = ""
         self.last_success = 0.0
-        self.background = Poller("ovs-vsctl", self.poll, settings.ovs_interval,
+        self.background = Poller("ovs-vsctl", self.poll, INTERVAL.of(settings),
                                  first_wait(settings.collector_timeout))
 
     async def poll(self) -> None:
@@ -95,7 +96,15 @@ class OvsCollector:
         await self.background.stop()
 
 
-@register("ovs", default_enabled=False,
+VSCTL = Option("ovs-vsctl.path", "ovs-vsctl", "ovs-vsctl to run.")
+DB = Option("ovs.db", "", "OVSDB to ask, e.g. unix:/run/openvswitch/db.sock (default: ovs-vsctl's own).")
+INTERVAL = Option("ovs.interval", 30.0, "How often ovs-vsctl runs, in the background.", parse=duration,
+                  shown="30s")
+TIMEOUT = Option("ovs.timeout", 10.0, "Time one ovs-vsctl run may take before it is killed.",
+                 parse=duration, shown="10s")
+
+
+@register("ovs", default_enabled=False, options=[VSCTL, DB, INTERVAL, TIMEOUT],
           description="Open vSwitch bridges, ports and interfaces via ovs-vsctl, in the background")
 def create(settings: Settings) -> OvsCollector:
     return OvsCollector(settings)

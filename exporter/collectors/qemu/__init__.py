@@ -12,6 +12,7 @@ from exporter.collector import ThreadedCollector, register
 from exporter.collectors.qemu.logs import KINDS, LogTailer, classify_line
 from exporter.collectors.qemu.processes import QemuProcess, QemuProcessReader
 from exporter.metrics import Family, counter, gauge
+from exporter.options import Option
 from exporter.qemu_pids import RunningDomains
 from exporter.settings import Settings
 
@@ -105,7 +106,11 @@ class QemuCollector(ThreadedCollector[QemuSnapshot]):
 
 
 
-@register("qemu", default_enabled=True,
+LOG_DIR = Option("qemu.log-dir", "var/log/libvirt/qemu", "Directory of QEMU's per-domain logs.",
+                 under_rootfs=True)
+
+
+@register("qemu", default_enabled=True, options=[LOG_DIR],
           description="each domain's QEMU process (memory, CPU, fds, I/O, overhead) and its log errors")
 def create(settings: Settings) -> QemuCollector:
-    return QemuCollector(settings.libvirt_run_dir, settings.qemu_log_dir, settings.path_procfs)
+    return QemuCollector(settings.libvirt_run_dir, LOG_DIR.of(settings), settings.path_procfs)

@@ -25,6 +25,7 @@ from exporter.collectors.smart.report import (
 )
 from exporter.commands import CommandError, parse_off_loop
 from exporter.metrics import Family, gauge
+from exporter.options import Option, duration, regex
 from exporter.poller import Poller, first_wait
 from exporter.settings import Settings
 
@@ -39,13 +40,13 @@ class SmartctlError(Exception):
 
 class SmartPoller:
     def __init__(self, settings: Settings) -> None:
-        self.smartctl = settings.smartctl_path
-        self.interval = settings.smartctl_interval
-        self.timeout = settings.smartctl_timeout
-        self.nocheck = settings.smartctl_nocheck
-        self.explicit = [parse_device_spec(d) for d in settings.smartctl_devices]
-        self.include = _optional_regex(settings.smartctl_device_include)
-        self.exclude = _optional_regex(settings.smartctl_device_exclude)
+        self.smartctl = SMARTCTL.of(settings)
+        self.interval = INTERVAL.of(settings)
+        self.timeout = TIMEOUT.of(settings)
+        self.nocheck = NOCHECK.of(settings)
+        self.explicit = [parse_device_spec(d) for d in DEVICES.of(settings)]
+        self.include = _optional_regex(DEVICE_INCLUDE.of(settings))
+        self.exclude = _optional_regex(DEVICE_EXCLUDE.of(settings))
         self.results: dict[str, DeviceResult] = {}
         self.discovery_error = ""
         self.background = Poller("smartctl", self.poll_once, self.interval,
@@ -140,7 +141,24 @@ class SmartCollector:
         await self.poller.background.stop()
 
 
+SMARTCTL = Option("smartctl.path", "smartctl", "smartctl to run (smartmontools >= 7.0 for --json).")
+INTERVAL = Option("smartctl.interval", 60.0, "How often smartctl reads every device, in the background.",
+                  parse=duration, shown="60s")
+TIMEOUT = Option("smartctl.timeout", 30.0, "Time one smartctl run may take before it is killed.",
+                 parse=duration, shown="30s")
+NOCHECK = Option("smartctl.nocheck", "standby", "Leave a device alone in this power mode or lower "
+                 "(smartctl --nocheck).", choices=("never", "sleep", "standby", "idle"))
+DEVICES: Option[tuple[str, ...]] = Option(
+    "smartctl.device", (), "A device to read instead of discovering them, e.g. /dev/sda or "
+    "'/dev/sda;sat' (repeatable).", repeatable=True)
+DEVICE_INCLUDE = Option("smartctl.device-include", "", "Only devices whose name matches this regular "
+                        "expression.", parse=regex)
+DEVICE_EXCLUDE = Option("smartctl.device-exclude", "", "Leave out devices whose name matches this "
+                        "regular expression.", parse=regex)
+
+
 @register("smart", default_enabled=True,
+          options=[SMARTCTL, INTERVAL, TIMEOUT, NOCHECK, DEVICES, DEVICE_INCLUDE, DEVICE_EXCLUDE],
           description="SMART health of disks via smartctl --json, polled in the background")
 def create(settings: Settings) -> SmartCollector:
     return SmartCollector(SmartPoller(settings))

@@ -29,6 +29,7 @@ from exporter.commands import CommandError
 from exporter.libvirt.connection import Connection, is_missing_domain
 from exporter.libvirt.domxml import parse_domain_xml
 from exporter.metrics import Family, gauge
+from exporter.options import Option, duration
 from exporter.poller import Poller, first_wait
 from exporter.settings import Settings
 from exporter.sysfs import read_text
@@ -175,11 +176,11 @@ class ImageChecker:
     interval."""
 
     def __init__(self, settings: Settings, disks: Callable[[], list[Disk]]) -> None:
-        self.qemu_img = settings.vdisk_qemu_img_path
-        self.timeout = settings.vdisk_check_timeout
+        self.qemu_img = QEMU_IMG.of(settings)
+        self.timeout = CHECK_TIMEOUT.of(settings)
         self._disks = disks
         self.results: dict[tuple[str, str], tuple[str, CheckResult]] = {}  # (domain, target) -> (path, r)
-        self.background = Poller("qemu-img", self.poll, settings.vdisk_check_interval,
+        self.background = Poller("qemu-img", self.poll, CHECK_INTERVAL.of(settings),
                                  first_wait(settings.collector_timeout))
 
     async def check(self, disk: Disk) -> CheckResult:
@@ -273,7 +274,7 @@ class StorageCollector:
 
     def __init__(self, settings: Settings) -> None:
         self.source = LibvirtStorage(settings.libvirt_uri, Path(settings.path_procfs),
-                                     settings.libvirt_snapshot_interval)
+                                     SNAPSHOT_INTERVAL.of(settings))
         self._disks: list[Disk] = []
         self.checker = ImageChecker(settings, lambda: self._disks)
         self._flight: SingleFlight[StorageSnapshot] = in_thread(self.source.read)
@@ -293,7 +294,17 @@ class StorageCollector:
         await self.source.connection.close()
 
 
+SNAPSHOT_INTERVAL = Option("libvirt.snapshot-interval", 60.0, "How often each domain's snapshot list "
+                           "is re-read (libvirt has no snapshot events).", parse=duration, shown="1m")
+QEMU_IMG = Option("qemu-img.path", "qemu-img", "qemu-img to check disk images with.")
+CHECK_INTERVAL = Option("qemu-img.check-interval", 3600.0, "How often every qcow2/vmdk/... image is "
+                        "checked, in the background.", parse=duration, shown="1h")
+CHECK_TIMEOUT = Option("qemu-img.check-timeout", 300.0, "Time one qemu-img check may take before it "
+                       "is killed.", parse=duration, shown="5m")
+
+
 @register("storage", default_enabled=True,
+          options=[SNAPSHOT_INTERVAL, QEMU_IMG, CHECK_INTERVAL, CHECK_TIMEOUT],
           description="domain disk images present/readable, qemu-img checks, snapshots, storage pools")
 def create(settings: Settings) -> StorageCollector:
     return StorageCollector(settings)

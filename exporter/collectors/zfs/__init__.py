@@ -33,6 +33,7 @@ from exporter.collectors.zfs.parse import (
 )
 from exporter.commands import CommandError, parse_off_loop
 from exporter.metrics import Family, counter, gauge
+from exporter.options import Option, duration, regex
 from exporter.poller import Poller, first_wait
 from exporter.settings import Settings
 
@@ -62,13 +63,13 @@ class ZfsState:
 
 class ZfsPoller:
     def __init__(self, settings: Settings) -> None:
-        self.zpool = settings.zfs_zpool_path
-        self.zfs = settings.zfs_zfs_path
-        self.timeout = settings.zfs_timeout
-        self.snapshot_include = re.compile(settings.zfs_snapshot_dataset_include or "")
+        self.zpool = ZPOOL.of(settings)
+        self.zfs = ZFS.of(settings)
+        self.timeout = TIMEOUT.of(settings)
+        self.snapshot_include = re.compile(SNAPSHOT_INCLUDE.of(settings))
         self.state = ZfsState()
         self._json: bool | None = None  # does this zpool speak JSON? learnt on the first run
-        self.background = Poller("zfs", self.poll, settings.zfs_interval,
+        self.background = Poller("zfs", self.poll, INTERVAL.of(settings),
                                  first_wait(settings.collector_timeout))
 
     async def _run(self, argv: list[str]) -> str:
@@ -270,7 +271,17 @@ class ZfsCollector:
         await self.poller.background.stop()
 
 
-@register("zfs", default_enabled=True,
+ZPOOL = Option("zpool.path", "zpool", "zpool to run.")
+ZFS = Option("zfs.path", "zfs", "zfs to run.")
+INTERVAL = Option("zfs.interval", 60.0, "How often zpool/zfs run, in the background.", parse=duration,
+                  shown="60s")
+TIMEOUT = Option("zfs.timeout", 30.0, "Time one zpool/zfs run may take before it is killed (zpool can "
+                 "hang on a broken pool).", parse=duration, shown="30s")
+SNAPSHOT_INCLUDE = Option("zfs.snapshot-dataset-include", "", "Only datasets matching this regular "
+                          "expression get snapshot series (default: all).", parse=regex)
+
+
+@register("zfs", default_enabled=True, options=[ZPOOL, ZFS, INTERVAL, TIMEOUT, SNAPSHOT_INCLUDE],
           description="ZFS pools, vdevs, scrubs, properties, snapshots (background) and ARC/dataset kstats")
 def create(settings: Settings) -> ZfsCollector:
     return ZfsCollector(settings)
