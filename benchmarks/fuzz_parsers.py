@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Fuzz every parser of the exporter from its real captured inputs (tests/fuzz_targets.py) and
+"""Fuzz every parser of the exporter from its real captured inputs (tests/support/fuzz_targets.py) and
 print, per parser: examples run, exceptions other than ValueError, the slowest example.
 
     .venv/bin/python benchmarks/fuzz_parsers.py                  # 10,000 examples per parser
@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from fuzz_targets import TARGETS, Target, inputs, run_one, seed_texts
 from hypothesis import HealthCheck, Phase, given, settings
+from support.fuzz_targets import TARGETS, Target, inputs, run_one, seed_texts
 
 
 def fuzz(target: Target, examples: int) -> tuple[int, float, str]:

@@ -30,8 +30,8 @@ import psutil
 sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))
 import contextlib
 
-from guests import HALT, boot_image, domain_xml
-from scrape import free_port, serving
+from support.guests import HALT, boot_image, domain_xml
+from support.scrape import free_port, serving
 
 from exporter.libvirt.source import NOWAIT, STATS_GROUPS
 

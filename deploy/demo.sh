@@ -32,7 +32,7 @@ pids+=($!)
 # The shipped example config, with its targets and the rules' path substituted.
 sed -e "s|hypervisor-01.example.org:9978|127.0.0.1:${exporter_port}|" -e '/hypervisor-02.example.org/d' \
     -e "s|alertmanager.example.org:9093|127.0.0.1:${alertmanager_port}|" \
-    -e "s|/etc/prometheus/rules/kvm-exporter/|$PWD/alerts/rules/|" \
+    -e "s|/etc/prometheus/kvm-exporter/rules/|$PWD/alerts/rules/|" \
     deploy/prometheus/prometheus.yml >"$work/prometheus.yml"
 prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/prometheus" \
     --web.listen-address="127.0.0.1:${prometheus_port}" >"$work/prometheus.log" 2>&1 &

@@ -12,7 +12,7 @@ from typing import Any
 
 import libvirt
 import pytest
-from guests import HALT, boot_image, domain_xml
+from support.guests import HALT, boot_image, domain_xml
 
 QEMU_URI = "qemu:///system"
 NAME_PREFIX = "kvmxt-"
@@ -100,3 +100,20 @@ def domains(libvirtd_available: None) -> Iterator[Domains]:
     yield created
     created.close()
     shutil.rmtree(images, ignore_errors=True)
+
+
+# Fixtures that bring up real components: a test using one is slow (and needs root).
+REAL_COMPONENTS = {"libvirtd_available", "libvirtd", "domains", "test_bridge", "namespaces", "netns",
+                   "ovs", "tgt", "memory_cgroup", "rw_conn", "node_exporter"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`-m quick`: the unit, parser and fixture tests (under a minute); `-m slow`: the ones
+    with real libvirtd/QEMU, namespaces, OVS, tgt, cgroups, Prometheus and Alertmanager."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if item.get_closest_marker("slow") is None and (fixtures & REAL_COMPONENTS
+                                                         or item.get_closest_marker("libvirtd")):
+            item.add_marker(pytest.mark.slow)
+        if item.get_closest_marker("slow") is None:
+            item.add_marker(pytest.mark.quick)

@@ -26,49 +26,22 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cgroups
 import libvirt
 import pytest
-from alerting_stack import alerting_stack, generate_rules
-from domstats_fixtures import FIXTURES
-from guests import file_disk
-from libvirt_proxy import LibvirtProxy
-from netns import Netns, run
-from scrape import Exporter, exporter, free_port, serving
-from storage_fakes import build_fake_storage
-from test_alerts import ALERTS, FAULTS
-from test_smart import FAKE as FAKE_SMARTCTL
-from test_smart import build_fake_smartctl
-from test_storage_live import damage_refcount_table, qcow2
+from support import cgroups
+from support.alerting_stack import alerting_stack, generate_rules
+from support.bundle import ALERTS, FAULTS
+from support.domstats_fixtures import FIXTURES
+from support.guests import file_disk
+from support.images import damage_refcount_table, qcow2
+from support.libvirt_proxy import LibvirtProxy
+from support.netns import Netns, run
+from support.scrape import Exporter, exporter, free_port, only, serving
+from support.smart_fakes import FAKE as FAKE_SMARTCTL
+from support.smart_fakes import build_fake_smartctl
+from support.storage_fakes import build_fake_storage
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (cgroups, netns, libvirtd)")
-
-EVERYTHING_OFF = [
-    "--no-collector." + name
-    for name in (
-        "libvirt",
-        "process",
-        "thermal",
-        "edac",
-        "smart",
-        "kvm",
-        "kernel",
-        "qemu",
-        "host",
-        "config",
-        "network",
-        "storage",
-        "iscsi",
-        "zfs",
-        "mdraid",
-        "ovs",
-    )
-]
-
-
-def collectors(*names: str) -> list[str]:
-    return [*EVERYTHING_OFF, *(f"--collector.{name}" for name in names)]
-
 
 @dataclass
 class Fault:
@@ -111,7 +84,7 @@ def fixture_exporter(lab: Lab) -> tuple[str, list[Fault]]:
     env = {**os.environ, "FAKE_SMARTCTL_DIR": str(smart), "FAKE_STORAGE_DIR": str(storage)}
     running = lab.stack.enter_context(
         exporter(
-            *collectors("thermal", "edac", "smart", "kvm", "iscsi", "zfs", "mdraid"),
+            *only("thermal", "edac", "smart", "kvm", "iscsi", "zfs", "mdraid"),
             f"--path.sysfs={sysfs}",
             f"--path.procfs={procfs}",
             f"--path.rootfs={rootfs}",
@@ -203,7 +176,7 @@ def host_exporter(lab: Lab, domains) -> tuple[str, list[Fault]]:  # type: ignore
     (config / "qemu" / "broken.xml").unlink()
     running = lab.stack.enter_context(
         exporter(
-            *collectors("libvirt", "kernel", "config", "storage", "host"),
+            *only("libvirt", "kernel", "config", "storage", "host"),
             f"--libvirt.config-dir={config}",
             "--qemu-img.check-interval=1s",
             "--libvirt.snapshot-interval=1s",
@@ -330,7 +303,7 @@ def netns_exporter(lab: Lab) -> tuple[str, list[Fault], Callable[[], Exporter]]:
     r2.ip("route", "add", "169.254.10.0/30", "via", "169.254.20.1")
     port = free_port()
     flags = [
-        *collectors("network"),
+        *only("network"),
         "--no-network.ethtool",
         f"--path.sysfs={ns.sysfs}",
         f"--path.procfs={ns.procfs}",
@@ -386,7 +359,7 @@ def libvirt_exporter(lab: Lab) -> tuple[str, list[Fault]]:
     """Exporter D reads the real libvirtd through a proxy the test cuts (LibvirtDown)."""
     proxy = LibvirtProxy(lab.tmp / "libvirt-proxy.sock")
     lab.stack.callback(proxy.close)
-    running = lab.stack.enter_context(exporter(*collectors("libvirt"), f"--libvirt.uri={proxy.uri}"))
+    running = lab.stack.enter_context(exporter(*only("libvirt"), f"--libvirt.uri={proxy.uri}"))
     instance = running.url.removeprefix("http://")
     return instance, [Fault("kmod_failure", "LibvirtDown", instance, {}, proxy.cut, proxy.restore)]
 

@@ -1,6 +1,9 @@
 """The config collector: libvirt's conf syntax on the files libvirt ships, corrupt copies of
 a config dir reported per file, content changes counted, and real domain definitions
-edited behind libvirt's back reported as drift."""
+edited behind libvirt's back reported as drift.
+
+Faults: config_corruption.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +17,8 @@ from pathlib import Path
 
 import libvirt
 import pytest
-from domstats_fixtures import FIXTURES
-from scrape import exporter, get
+from support.domstats_fixtures import FIXTURES
+from support.scrape import exporter, get, only
 
 from exporter.collectors.config import ConfigSnapshot, config_families
 from exporter.collectors.config.files import (
@@ -26,8 +29,7 @@ from exporter.collectors.config.files import (
 )
 
 CONFIG = FIXTURES / "libvirt-config"
-CONFIG_ONLY = ("--collector.config", "--no-collector.libvirt", "--no-collector.smart",
-               "--no-collector.kernel", "--no-collector.qemu", "--no-collector.host", "--no-collector.kvm")
+CONFIG_ONLY = only("config")
 
 
 def uncomment_examples(text: str) -> str:

@@ -19,16 +19,16 @@ from typing import Any
 import libvirt
 import pytest
 import yaml
-from alerting_stack import alerting_stack
-from domstats_fixtures import FIXTURES
-from guests import file_disk
-from scrape import exporter
-from storage_fakes import build_fake_storage
-from test_alerts import ALERTS_DIR
-from test_readme import every_family_name
-from test_smart import FAKE as FAKE_SMARTCTL
-from test_smart import build_fake_smartctl
-from test_storage_live import qcow2
+from support.alerting_stack import alerting_stack
+from support.bundle import ALERTS_DIR, FAULTS
+from support.domstats_fixtures import FIXTURES
+from support.families import every_family_name
+from support.guests import file_disk
+from support.images import qcow2
+from support.scrape import exporter
+from support.smart_fakes import FAKE as FAKE_SMARTCTL
+from support.smart_fakes import build_fake_smartctl
+from support.storage_fakes import build_fake_storage
 
 ROOT = Path(__file__).parent.parent
 sys.path.insert(0, str(ROOT / "dashboards"))
@@ -136,8 +136,6 @@ def test_thresholds_match_the_alert_defaults() -> None:
 
 
 def test_fleet_map_has_a_panel_per_fault_id() -> None:
-    from test_alerts import FAULTS
-
     titles = {p["title"] for p in panels_of(BOARDS["kvm-fleet.json"])}
     for fault in FAULTS:
         assert f"{fault}: firing alerts" in titles, fault
@@ -167,6 +165,7 @@ def fill(expr: str, variables: dict[str, str]) -> str:
     return expr
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root (libvirtd)")
 def test_every_panel_query_returns_data_from_a_live_prometheus(tmp_path: Path, domains, test_bridge) -> None:  # type: ignore[no-untyped-def]
     # Exporter A: the fixture trees and fake commands; B: this machine with real domains.

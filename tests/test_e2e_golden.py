@@ -16,11 +16,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from domstats_fixtures import FIXTURES, LIBVIRT_FIXTURES
-from promtool import check_metrics
-from scrape import free_port, serving
-from storage_fakes import build_fake_storage
-from test_smart import FAKE, build_fake_smartctl
+from support.domstats_fixtures import FIXTURES, LIBVIRT_FIXTURES
+from support.promtool import check_metrics
+from support.scrape import free_port, serving
+from support.smart_fakes import FAKE, build_fake_smartctl
+from support.storage_fakes import build_fake_storage
 
 GOLDEN = FIXTURES / "e2e-output.prom"
 # The test driver derives domain CPU times from the clock; they differ by run.

@@ -1,6 +1,9 @@
 """What a hostile client, odd names and stuck children do to the exporter. Each test keeps one
 defect found by probing the exporter as an attacker and an unlucky operator would; each failed
-on the code before its fix."""
+on the code before its fix.
+
+Faults: exporter_health.
+"""
 
 from __future__ import annotations
 
@@ -23,12 +26,12 @@ from typing import Any
 import bcrypt
 import psutil
 import pytest
-from netns import Netns
-from scrape import exporter, free_port, get, parse_samples, series, serving
+from support.netns import Netns
+from support.scrape import exporter, free_port, get, only, parse_samples, series, serving
 
 from exporter import collectors as _registered  # noqa: F401 - registers the collectors
 from exporter import commands, webconfig
-from exporter.collector import COLLECTORS, ThreadedCollector
+from exporter.collector import ThreadedCollector
 from exporter.collectors.config import DriftChecker
 from exporter.collectors.storage import LibvirtStorage
 from exporter.http import create_app
@@ -38,11 +41,6 @@ from exporter.settings import Settings
 from exporter.webconfig import WebConfig
 
 PROMTOOL = "promtool"
-
-
-def only(*names: str) -> list[str]:
-    """Flags that turn on exactly these collectors."""
-    return [f"--{'' if name in names else 'no-'}collector.{name}" for name in sorted(COLLECTORS)]
 
 
 def basic(user: str, password: str) -> dict[str, str]:
@@ -136,6 +134,7 @@ async def test_configured_headers_are_sent_on_401_too(aiohttp_client: Any) -> No
 
 # --- 2. file descriptors -------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_idle_connections_cannot_lock_out_a_scrape() -> None:
     """1,100 idle TCP connections against a process allowed 512 open files (Go raises its soft
     limit by itself; before, Python did not and accept() failed with EMFILE, logging each)."""
@@ -226,8 +225,10 @@ def test_a_link_named_with_a_raw_byte_is_exported(netns: Netns, tmp_path: Path) 
         text = scrape_text(running.url)
     samples = parse_samples(text)
     assert get(samples, "kvm_scrape_collector_success", collector="network") == 1
-    assert get(samples, "kvm_network_up", device="kvmxt\\xff") is not None
-    assert get(samples, "kvm_network_receive_packets_total", device="kvmxt\\xff") is not None
+    assert [info["kind"] for info in series(samples, "kvm_network_info", device="kvmxt\\xff")] == ["veth"]
+    assert get(samples, "kvm_network_up", device="kvmxt\\xff") == 0  # its peer is down
+    assert get(samples, "kvm_network_admin_up", device="kvmxt\\xff") == 1
+    assert get(samples, "kvm_network_receive_packets_total", device="kvmxt\\xff") == 0
     assert_promtool_clean(text, tmp_path)
 
 
@@ -249,6 +250,7 @@ def processes_with(argument: str) -> list[psutil.Process]:
     return found
 
 
+@pytest.mark.slow
 def test_sigterm_ends_the_exporter_whatever_hangs(tmp_path: Path) -> None:
     """A libvirt socket that accepts and never answers (virConnectOpen has no timeout) and a
     zpool whose children hang: SIGTERM must still end the process within seconds, leaving no

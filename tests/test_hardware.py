@@ -1,5 +1,8 @@
 """Thermal and EDAC collectors on sysfs trees captured from real hosts (node_exporter's
-fixtures) plus our additions, and on broken trees the tests build."""
+fixtures) plus our additions, and on broken trees the tests build.
+
+Faults: cpu_overheat, memory_ecc.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from domstats_fixtures import FIXTURES
-from promtool import check_metrics
-from scrape import Samples, get, parse_samples, series
+from support.domstats_fixtures import FIXTURES
+from support.promtool import check_metrics
+from support.scrape import Samples, get, parse_samples, series
 
 from exporter.collectors.edac import EdacCollector, edac_families
 from exporter.collectors.edac.reader import read_edac

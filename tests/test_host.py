@@ -1,5 +1,8 @@
 """The host collector: procfs parsers on a captured /proc, and the live values checked
-against psutil's own reading of this machine."""
+against psutil's own reading of this machine.
+
+Faults: overcommit.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +11,8 @@ from pathlib import Path
 
 import psutil
 import pytest
-from domstats_fixtures import FIXTURES
-from scrape import exporter, get
+from support.domstats_fixtures import FIXTURES
+from support.scrape import exporter, get, only
 
 from exporter.procfs import (
     parse_cpu_seconds,
@@ -21,8 +24,7 @@ from exporter.procfs import (
 )
 
 PROCFS = FIXTURES / "procfs"
-HOST_ONLY = ("--collector.host", "--no-collector.libvirt", "--no-collector.config", "--no-collector.smart",
-             "--no-collector.kernel", "--no-collector.qemu", "--no-collector.kvm")
+HOST_ONLY = only("host")
 
 
 def test_captured_proc_parses_to_its_values() -> None:

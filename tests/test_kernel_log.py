@@ -1,6 +1,9 @@
 """The kernel collector: classifying real kernel-log captures, reading /dev/kmsg records,
 and real OOM kills (a process in a small memory cgroup, a QEMU domain over its hard limit)
-counted by the real exporter process reading the real /dev/kmsg and /proc/vmstat."""
+counted by the real exporter process reading the real /dev/kmsg and /proc/vmstat.
+
+Faults: process_oom.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +15,12 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import cgroups
 import libvirt
 import pytest
-from domstats_fixtures import FIXTURES
-from guests import TOUCH_64M_ON_SIGNAL, TOUCH_SIGNAL_OFFSET
-from scrape import exporter, get, series, wait_until
+from support import cgroups
+from support.domstats_fixtures import FIXTURES
+from support.guests import TOUCH_64M_ON_SIGNAL, TOUCH_SIGNAL_OFFSET
+from support.scrape import exporter, get, series, wait_until
 
 from exporter.collectors.kernel import KernelEvents
 from exporter.collectors.kernel.kmsg import KmsgReader, classify, domain_from_memcg, parse_record

@@ -1,5 +1,8 @@
 """KVM readiness (kmod_failure) on this machine's real /dev/kvm and /sys/module, and on trees
-the tests build where things are missing."""
+the tests build where things are missing.
+
+Faults: kmod_failure.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from scrape import exporter, get, parse_samples
+from support.scrape import exporter, get, parse_samples
 
 from exporter.collectors.kvm import KvmCollector, readiness_families
 from exporter.collectors.kvm.readiness import check_char_device, cpu_flags, read_readiness

@@ -1,4 +1,7 @@
-"""libvirtd frozen and restarted under a running exporter (the shared daemon: run serially)."""
+"""libvirtd frozen and restarted under a running exporter (the shared daemon: run serially).
+
+Faults: exporter_health, kmod_failure.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ import libvirt
 import psutil
 import pytest
 from conftest import QEMU_URI, Domains
-from scrape import get, parse_samples, series
+from support.scrape import get, parse_samples, series
 
 import exporter.collectors  # noqa: F401 - registers the collectors
 from exporter.http import create_app

@@ -1,4 +1,7 @@
-"""The libvirt collector against a real libvirtd with real QEMU domains."""
+"""The libvirt collector against a real libvirtd with real QEMU domains.
+
+Faults: domain_failure, overcommit.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +16,9 @@ from typing import Any
 import libvirt
 import pytest
 from conftest import QEMU_URI, Domains
-from guests import DISK_IO
-from promtool import check_metrics
-from scrape import Samples, get, parse_samples, series
+from support.guests import DISK_IO
+from support.promtool import check_metrics
+from support.scrape import Samples, get, parse_samples, series
 
 import exporter.collectors  # noqa: F401 - registers the collectors
 from exporter.collectors.libvirt import LibvirtCollector

@@ -1,26 +1,28 @@
-"""Pure parsers on real libvirt data: captured elsewhere and recorded from QEMU here."""
+"""Pure parsers on real libvirt data: captured elsewhere and recorded from QEMU here.
+
+Faults: domain_failure, overcommit.
+"""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-from domstats_fixtures import (
+from support.domstats_fixtures import (
+    HOST,
     LIBVIRT_FIXTURES,
     parse_go_domain_stats,
     parse_virsh_domstats,
     recorded_domains,
 )
-from promtool import check_metrics
-from scrape import Samples, parse_samples
+from support.promtool import check_metrics
+from support.scrape import Samples, parse_samples
 
 from exporter.collectors.libvirt.families import build_families
 from exporter.libvirt.domxml import parse_domain_xml
-from exporter.libvirt.snapshot import DomainRecord, HostInfo, LibvirtSnapshot
+from exporter.libvirt.snapshot import DomainRecord, LibvirtSnapshot
 from exporter.libvirt.states import reason_name, state_name
 from exporter.metrics import render
-
-HOST = HostInfo("x86_64", 32, 2400, 2, 2, 8, 2, 128 * 2**30, 64 * 2**30, "9.0.0", "QEMU", "7.2.0")
 
 
 def samples(snapshot: LibvirtSnapshot) -> Samples:

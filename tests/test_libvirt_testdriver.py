@@ -1,5 +1,8 @@
 """Lifecycle paths on libvirt's in-process test:///default driver, shared by the exporter's
-read-only connection and the test's read-write one."""
+read-only connection and the test's read-write one.
+
+Faults: domain_failure.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from typing import Any
 
 import libvirt
 import pytest
-from scrape import Samples, get, parse_samples, series
+from support.scrape import Samples, get, parse_samples, series
 
 from exporter.http import create_app
 from exporter.settings import Settings

@@ -5,7 +5,7 @@ import math
 import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_om
 from prometheus_client.parser import text_string_to_metric_families as parse_text
-from promtool import check_metrics
+from support.promtool import check_metrics
 
 from exporter.metrics import counter, format_value, gauge, render
 

@@ -1,7 +1,10 @@
 """The network collector on real kernel objects the tests build in network namespaces
 (bridge, veth, tap; a routing loop between two router namespaces; a packet burst), on
 node_exporter's class/net fixture side by side with node_exporter 1.5.0, and the OVS
-collector against a real userspace Open vSwitch."""
+collector against a real userspace Open vSwitch.
+
+Faults: vswitch_down, routing_loop, traffic_storm.
+"""
 
 from __future__ import annotations
 
@@ -15,18 +18,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from domstats_fixtures import FIXTURES
-from netns import Netns, run
-from scrape import Samples, exporter, get, parse_samples, series, wait_until
+from support.domstats_fixtures import FIXTURES
+from support.netns import Netns, run
+from support.scrape import Samples, exporter, get, only, parse_samples, series, wait_until
 
 from exporter.collectors.network.ethtool import BroadcastReader, is_broadcast_stat
 from exporter.collectors.network.procnet import parse_snmp, parse_softnet
 from exporter.collectors.ovs.vsctl import parse_vsctl
 
-NETWORK_ONLY = ("--collector.network", "--no-network.ethtool", "--no-collector.libvirt",
-                "--no-collector.config", "--no-collector.smart", "--no-collector.kernel",
-                "--no-collector.qemu", "--no-collector.host", "--no-collector.kvm",
-                "--no-collector.thermal", "--no-collector.edac")
+NETWORK_ONLY = (*only("network"), "--no-network.ethtool")
 ROOT_ONLY = pytest.mark.skipif(not shutil.which("ip") or sys.platform != "linux", reason="needs ip(8)")
 
 
@@ -194,7 +194,7 @@ NODE_EXPORTER = shutil.which("prometheus-node-exporter")
 
 @pytest.mark.skipif(NODE_EXPORTER is None, reason="Debian's prometheus-node-exporter is not installed")
 def test_class_net_fixture_matches_node_exporter(tmp_path: Path) -> None:
-    from scrape import free_port, serving
+    from support.scrape import free_port, serving
 
     port = free_port()
     command = [str(NODE_EXPORTER), f"--web.listen-address=127.0.0.1:{port}", "--collector.disable-defaults",

@@ -10,6 +10,8 @@ Deliberate differences (documented in the README):
 - EDAC csrow="unknown" in node_exporter is our `kvm_edac_noinfo_*` family;
 - thermal zone trip points: node_exporter 1.5 does not export them (ours are checked
   against the files in tests/test_hardware.py).
+
+Faults: cpu_overheat, memory_ecc.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ import urllib.request
 from collections.abc import Iterator
 
 import pytest
-from scrape import Samples, free_port, parse_samples, serving
-from test_hardware import SYSFS
+from support.domstats_fixtures import SYSFS
+from support.scrape import Samples, free_port, parse_samples, serving
 
 from exporter.collectors.edac import edac_families
 from exporter.collectors.edac.reader import read_edac

@@ -13,7 +13,7 @@ import tomllib
 import urllib.request
 from pathlib import Path
 
-from scrape import free_port, serving
+from support.scrape import free_port, serving
 
 from exporter.durations import parse_duration
 from exporter.server import SHUTDOWN_SECONDS, WATCHDOG_SECONDS

@@ -5,8 +5,8 @@ runs 10,000+ examples each."""
 from __future__ import annotations
 
 import pytest
-from fuzz_targets import TARGETS, Target, inputs, run_one, seed_texts
 from hypothesis import HealthCheck, given, settings
+from support.fuzz_targets import TARGETS, Target, inputs, run_one, seed_texts
 
 
 @pytest.mark.parametrize("target", TARGETS, ids=[t.name for t in TARGETS])

@@ -1,5 +1,8 @@
 """The QEMU collector on real domains: their QEMU processes, and error lines written into
-their real logs (with virtlogd's rename rotation and logrotate's copytruncate)."""
+their real logs (with virtlogd's rename rotation and logrotate's copytruncate).
+
+Faults: domain_failure, overcommit.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from scrape import exporter, get, series
+from support.scrape import exporter, get, only, series
 
 from exporter.collectors.qemu.logs import classify_line
 from exporter.qemu_pids import (
@@ -20,8 +23,7 @@ from exporter.qemu_pids import (
 )
 
 LOG_DIR = Path("/var/log/libvirt/qemu")
-QEMU_ONLY = ("--collector.qemu", "--no-collector.libvirt", "--no-collector.config", "--no-collector.smart",
-             "--no-collector.kernel", "--no-collector.thermal", "--no-collector.edac", "--no-collector.kvm")
+QEMU_ONLY = only("qemu")
 
 
 @pytest.mark.parametrize(("line", "kind"), [

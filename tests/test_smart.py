@@ -1,20 +1,22 @@
 """SMART: parsers on every real capture, and the background poller end to end through a
-fake smartctl (`tests/fake_smartctl.py`) that replays captures per device, including a
-device that hangs and one that prints garbage."""
+fake smartctl (`tests/support/fake_smartctl.py`) that replays captures per device, including a
+device that hangs and one that prints garbage.
+
+Faults: disk_smart.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
-from domstats_fixtures import FIXTURES
-from promtool import check_metrics
-from scrape import Samples, get, parse_samples
+from support.domstats_fixtures import FIXTURES
+from support.promtool import check_metrics
+from support.scrape import Samples, get, parse_samples
+from support.smart_fakes import FAKE, build_fake_smartctl
 
 from exporter.collectors.smart import SmartCollector, SmartPoller
 from exporter.collectors.smart.report import DeviceResult, parse_json_object, parse_scan, smart_families
@@ -23,7 +25,6 @@ from exporter.metrics import render
 from exporter.settings import Settings
 
 CAPTURES = FIXTURES / "smartctl"
-FAKE = Path(__file__).parent / "fake_smartctl.py"
 DEVICE_CAPTURES = sorted(p for p in CAPTURES.glob("*/*.json") if "scan" not in p.name)
 
 
@@ -84,30 +85,6 @@ def test_garbage_is_a_value_error(text: str) -> None:
 def test_scan_capture() -> None:
     devices = parse_scan((CAPTURES / "scrutiny/smartctl_scan_simple.json").read_text())
     assert len(devices) == 7 and devices[0].name == "/dev/sda" and devices[0].type == "scsi"
-
-
-def build_fake_smartctl(root: Path, *, hang: bool = True) -> Path:
-    """A FAKE_SMARTCTL_DIR replaying seven devices: failing ATA, healthy ATA, NVMe with media
-    errors, SCSI with grown defects, one that hangs, one printing garbage, one asleep."""
-    tmp_path = root
-    devices = tmp_path / "devices"
-    devices.mkdir()
-    scan = {"json_format_version": [1, 0], "smartctl": {"version": [7, 3], "exit_status": 0},
-            "devices": [{"name": f"/dev/{n}", "type": t} for n, t in
-                        (("sda", "sat"), ("sdb", "sat"), ("nvme0", "nvme"), ("sdc", "scsi"),
-                         ("sdd", "sat"), ("sde", "sat"), ("sdf", "sat"))]}
-    (tmp_path / "scan.json").write_text(json.dumps(scan))
-    shutil.copy(CAPTURES / "scrutiny/smart-fail2.json", devices / "sda.json")
-    shutil.copy(CAPTURES / "scrutiny/smart-ata-full.json", devices / "sdb.json")
-    shutil.copy(CAPTURES / "scrutiny/smart-nvme-failed.json", devices / "nvme0.json")
-    shutil.copy(CAPTURES / "scrutiny/smart-scsi.json", devices / "sdc.json")
-    if hang:
-        (devices / "sdd.hang").touch()
-    else:
-        shutil.copy(CAPTURES / "scrutiny/smart-nvme.json", devices / "sdd.json")
-    (devices / "sde.garbage").write_bytes(b"smartctl 7.3 \x00\xff Segmentation fault\n")
-    shutil.copy(CAPTURES / "own/standby.json", devices / "sdf.json")
-    return tmp_path
 
 
 @pytest.fixture

@@ -1,7 +1,10 @@
 """Storage collectors on captured data: md RAID (node_exporter's mdstat, side by side with
 node_exporter 1.5.0), ZFS (real `zpool status` JSON and text, kstat from a real OpenZFS 2.x
 host) through fake zpool/zfs, and iSCSI (sysfs tree after a real `iscsiadm -P3`, node
-records with CHAP secrets) through a fake iscsiadm."""
+records with CHAP secrets) through a fake iscsiadm.
+
+Faults: iscsi_session, zfs_pool, raid_degraded.
+"""
 
 from __future__ import annotations
 
@@ -11,32 +14,16 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from domstats_fixtures import FIXTURES
-from scrape import exporter, free_port, get, parse_samples, series, serving, wait_until
-from storage_fakes import build_fake_storage
+from support.domstats_fixtures import FIXTURES
+from support.scrape import exporter, free_port, get, only, parse_samples, series, serving, wait_until
+from support.storage_fakes import build_fake_storage
 
 from exporter.collectors.mdraid.mdstat import parse_mdstat
 
 SYSFS = FIXTURES / "sysfs" / "sys"
 PROCFS = FIXTURES / "procfs"
 ROOTFS = FIXTURES / "rootfs"
-ONLY = (
-    "--no-collector.libvirt",
-    "--no-collector.config",
-    "--no-collector.smart",
-    "--no-collector.kernel",
-    "--no-collector.qemu",
-    "--no-collector.host",
-    "--no-collector.kvm",
-    "--no-collector.thermal",
-    "--no-collector.edac",
-    "--no-collector.network",
-    "--no-collector.storage",
-    "--no-collector.process",
-    "--no-collector.zfs",
-    "--no-collector.iscsi",
-    "--no-collector.mdraid",
-)
+ONLY = only()
 PATHS = (f"--path.sysfs={SYSFS}", f"--path.procfs={PROCFS}", f"--path.rootfs={ROOTFS}")
 
 

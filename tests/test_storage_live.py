@@ -1,12 +1,14 @@
 """The storage collector against real libvirt domains: qcow2 images checked by the real
 qemu-img (healthy, damaged by the test, missing), libvirt snapshots, a libvirt storage pool,
-and a real tgt iSCSI target on loopback whose LUN a real QEMU domain uses through libiscsi."""
+and a real tgt iSCSI target on loopback whose LUN a real QEMU domain uses through libiscsi.
+
+Faults: virtual_disk, recovery_point, iscsi_session.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import shutil
-import struct
 import subprocess
 import time
 import uuid
@@ -15,39 +17,11 @@ from pathlib import Path
 
 import libvirt
 import pytest
-from guests import file_disk
-from scrape import Samples, exporter, free_port, get, series, wait_until
+from support.guests import file_disk
+from support.images import damage_refcount_table, qcow2
+from support.scrape import Samples, exporter, free_port, get, only, series, wait_until
 
-STORAGE_ONLY = (
-    "--collector.storage",
-    "--qemu-img.check-interval=500ms",
-    "--no-collector.smart",
-    "--no-collector.config",
-    "--no-collector.kernel",
-    "--no-collector.qemu",
-    "--no-collector.host",
-    "--no-collector.network",
-    "--no-collector.zfs",
-    "--no-collector.iscsi",
-    "--no-collector.mdraid",
-    "--no-collector.thermal",
-    "--no-collector.edac",
-    "--no-collector.kvm",
-)
-
-
-def qcow2(path: Path) -> Path:
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(path), "16M"], check=True)
-    path.chmod(0o666)
-    return path
-
-
-def damage_refcount_table(path: Path) -> None:
-    """Zero the first refcount table entry (its offset is in header bytes 48-55)."""
-    with path.open("r+b") as image:
-        offset = struct.unpack(">Q", image.read(56)[48:56])[0]
-        image.seek(offset)
-        image.write(bytes(8))
+STORAGE_ONLY = (*only("storage"), "--qemu-img.check-interval=500ms")
 
 
 def status(samples: Samples, domain: str, target: str) -> str | None:

@@ -1,5 +1,8 @@
 """Property-based: every storage parser, fed truncated, mutated or random command output,
-either parses or raises its ValueError; what parses renders to valid exposition."""
+either parses or raises its ValueError; what parses renders to valid exposition.
+
+Faults: iscsi_session, zfs_pool, raid_degraded, virtual_disk.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from domstats_fixtures import FIXTURES
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
+from support.domstats_fixtures import FIXTURES
 
 from exporter.collectors.iscsi import IscsiSnapshot, session_families
 from exporter.collectors.iscsi.sessions import parse_node_record, parse_session_stats, read_sessions

@@ -41,7 +41,6 @@ class Connection:
 class Session:
     sid: str
     target: str
-    tpgt: str
     state: str
     initiator: str
     iface: str
@@ -91,7 +90,6 @@ def read_sessions(reader: SysfsReader) -> list[Session]:
         session = Session(
             sid=sid,
             target=reader.read_str(base / "targetname") or "",
-            tpgt=reader.read_str(base / "tpgt") or "",
             state=reader.read_str(base / "state") or "UNKNOWN",
             initiator=reader.read_str(base / "initiatorname") or "",
             iface=reader.read_str(base / "ifacename") or "",

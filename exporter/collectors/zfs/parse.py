@@ -21,7 +21,7 @@ T = TypeVar("T")
 
 POOL_STATES = ("ONLINE", "DEGRADED", "FAULTED", "OFFLINE", "UNAVAIL", "REMOVED", "SUSPENDED")
 PROPERTIES = ("size", "allocated", "free", "fragmentation", "capacity", "dedupratio", "readonly",
-              "autotrim", "ashift", "health")
+              "autotrim", "ashift")
 VDEV_SECTIONS = ("logs", "cache", "l2cache", "spares", "special", "dedup")
 
 STATUS_JSON_ARGS = ["status", "-j", "--json-int", "-p"]

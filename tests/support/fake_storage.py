@@ -11,6 +11,8 @@ captured outputs from $FAKE_STORAGE_DIR, so a test can swap a file to inject a f
   ovs-vsctl/tables.json        printed for `ovs-vsctl --format=json ... list Bridge/Port/Interface`
   <command>/hang               the command hangs until it is killed
 Every call is appended to calls.log.
+
+Faults: zfs_pool, iscsi_session, vswitch_down.
 """
 
 import os

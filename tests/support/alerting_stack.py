@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from scrape import free_port, serving
 
-ROOT = Path(__file__).parent.parent
+from support.scrape import free_port, serving
+
+ROOT = Path(__file__).resolve().parent.parent.parent
 AM_EXAMPLE = ROOT / "deploy" / "alertmanager" / "alertmanager.yml"
 ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager") or "alertmanager"
 PROMETHEUS = shutil.which("prometheus") or "prometheus"

@@ -31,7 +31,7 @@ from exporter.collectors.storage import images as vdisk
 from exporter.collectors.zfs import parse as zfs
 from exporter.libvirt import capabilities, domxml
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
 
 @dataclass(frozen=True)

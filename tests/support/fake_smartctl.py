@@ -7,6 +7,8 @@ Configured by the directory in $FAKE_SMARTCTL_DIR:
   devices/<name>.hang     the run hangs (until it is killed)
   devices/<name>.garbage  the run prints these bytes instead of JSON
 Every call is appended to calls.log (one line of arguments) and its pid to pids.log.
+
+Faults: disk_smart.
 """
 
 import json

@@ -46,6 +46,12 @@ def wait_until(scrape: Callable[[], Samples], ready: Callable[[Samples], object]
         time.sleep(0.2)
 
 
+def only(*collectors: str) -> tuple[str, ...]:
+    """Flags that turn on these collectors and no other (the one list of collectors is the
+    exporter's own registry, which --collector.disable-defaults consults)."""
+    return ("--collector.disable-defaults", *(f"--collector.{name}" for name in collectors))
+
+
 def free_port() -> int:
     """A free TCP port on loopback for a process the test starts."""
     with socket.socket() as sock:

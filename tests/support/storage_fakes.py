@@ -1,5 +1,8 @@
 """Fake iscsiadm/zpool/zfs/ovs-vsctl set up in a temp dir (see fake_storage.py), and the flags that
-point the exporter at them."""
+point the exporter at them.
+
+Faults: zfs_pool, iscsi_session, vswitch_down.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from domstats_fixtures import FIXTURES
+from support.domstats_fixtures import FIXTURES
 
 FAKE = Path(__file__).parent / "fake_storage.py"
 

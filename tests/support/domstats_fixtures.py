@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from exporter.libvirt.domxml import parse_domain_xml
-from exporter.libvirt.snapshot import DomainRecord
+from exporter.libvirt.snapshot import DomainRecord, HostInfo
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 LIBVIRT_FIXTURES = FIXTURES / "libvirt"
+SYSFS = FIXTURES / "sysfs" / "sys"
+HOST = HostInfo("x86_64", 32, 2400, 2, 2, 8, 2, 128 * 2**30, 64 * 2**30, "9.0.0", "QEMU", "7.2.0")
 
 
 def _typed(value: str) -> Any:

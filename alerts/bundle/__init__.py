@@ -1,0 +1,18 @@
+"""The alerting bundle as data: recording rules, alerts (one or more per fault id of the
+taxonomy), their runbooks and their `promtool test rules` cases, one file per layer.
+
+`generate.py` turns this into `rules/*.rules.yml`, `runbooks/<Alert>.md` and
+`tests/*.test.yml`. To add an alert, add an `Alert(...)` to its layer's file, with a firing
+and a quiet `Case`, and run `python alerts/generate.py`.
+"""
+
+from __future__ import annotations
+
+from bundle import capacity, exporter, hardware, network, storage, virtualization
+from bundle.model import HOST, VM, Alert, Case, J, Record, grew, s
+from bundle.records import RECORDS
+
+ALERTS: list[Alert] = [*hardware.ALERTS, *virtualization.ALERTS, *network.ALERTS, *storage.ALERTS,
+                       *capacity.ALERTS, *exporter.ALERTS]
+
+__all__ = ["ALERTS", "HOST", "RECORDS", "VM", "Alert", "Case", "J", "Record", "grew", "s"]

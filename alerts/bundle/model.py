@@ -1,0 +1,62 @@
+"""What an alert, a promtool case and a recording rule are, and the helpers the layer files
+share. Expressions are `string.Template`s over the config (`$sel` is the selector,
+`$<threshold>` a threshold); annotations are Prometheus templates, untouched."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+J = 'job="kvm-exporter",instance="hv1:9978"'  # the labels of every test series
+
+
+@dataclass(frozen=True, kw_only=True)
+class Case:
+    """A promtool alert test. `labels` None: the alert must not fire at `at`."""
+
+    series: dict[str, str]
+    at: str
+    labels: dict[str, str] | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Alert:
+    name: str
+    layer: str
+    fault: str
+    severity: str
+    expr: str
+    for_: str
+    summary: str
+    description: str
+    impact: str
+    diagnosis: list[str]
+    mitigation: list[str]
+    dashboard: str
+    cases: list[Case] = field(default_factory=list)
+    extra_labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Record:
+    record: str
+    expr: str
+
+
+
+def grew(metric: str, window: str, by: str) -> str:
+    """`metric` grew within `window`, counting a series that first appeared within it: the
+    exporter's event counters (a domain's first crash, a new error code) start at 1 when the
+    event happens. `up offset` keeps a target Prometheus has only just found from firing."""
+    return (f"sum by ({by}) (increase({metric}[{window}])) > 0"
+            f" or sum by ({by}) (({metric} unless {metric} offset {window})"
+            f" and on (job, instance) (up{{$sel}} offset {window}) == 1) > 0")
+
+
+HOST = "{{ $labels.instance }}"
+VM = "{{ $labels.domain }}"
+
+
+def s(name: str, labels: str = "") -> str:
+    """A test series selector with the job/instance labels."""
+    return f"{name}{{{J}{',' + labels if labels else ''}}}"

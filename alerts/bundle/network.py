@@ -1,0 +1,170 @@
+"""Alerts of the network layer: one or more per fault id of that layer (alerts/taxonomy.yml)."""
+
+from __future__ import annotations
+
+from bundle.model import HOST, VM, Alert, Case, s
+
+ALERTS: list[Alert] = [
+    Alert(
+        name="BridgeUplinkDown", layer="network", fault="vswitch_down", severity="critical",
+        expr="kvm_bridge_uplink_up{$sel} == 0 and on (job, instance, bridge) kvm_bridge_ports{$sel} > 0",
+        for_="2m", summary="A bridge lost all its uplinks.",
+        description=f"Bridge {{{{ $labels.bridge }}}} on {HOST} has no uplink port up: its VMs are cut off from the network.",
+        impact="Every VM plugged into the bridge loses connectivity outside the host.",
+        diagnosis=["`ip -d link show master BRIDGE`", "`bridge link`", "`ethtool UPLINK`",
+         "`kvm_domain_interface_bridge_info{bridge=\"BRIDGE\"}` lists the VMs"],
+        mitigation=["Bring the uplink back (cable, switch port, `ip link set UPLINK up`).",
+         "Live-migrate critical VMs to a host with working networking."],
+        dashboard="KVM host", cases=[
+            Case(series={s("kvm_bridge_uplink_up", 'bridge="br0"'): "0x5", s("kvm_bridge_ports", 'bridge="br0"'): "3x5"},
+                 at="4m", labels={"bridge": "br0"},
+                 description="Bridge br0 on hv1:9978 has no uplink port up: its VMs are cut off from the network."),
+            Case(series={s("kvm_bridge_uplink_up", 'bridge="br0"'): "1x5", s("kvm_bridge_ports", 'bridge="br0"'): "3x5"},
+                 at="4m"),
+        ]),
+    Alert(
+        name="VmNetworkCutOff", layer="network", fault="vswitch_down", severity="critical",
+        expr="kvm_domain_interface_bridge_info{$sel}"
+        " * on (job, instance, bridge) group_left () (kvm_bridge_uplink_up{$sel} == 0)",
+        for_="2m", summary="A VM's bridge has no uplink.",
+        description=f"VM {VM} on {HOST} is plugged into bridge {{{{ $labels.bridge }}}} ({{{{ $labels.target }}}}), "
+        "which has no uplink up.",
+        impact="The VM cannot reach anything outside the host.",
+        diagnosis=["`virsh domiflist DOMAIN`", "`ip -d link show master BRIDGE`"],
+        mitigation=["Fix the bridge uplink (see BridgeUplinkDown) or migrate the VM."],
+        dashboard="KVM VM", cases=[
+            Case(series={s("kvm_domain_interface_bridge_info", 'domain="web-1",target="vnet0",bridge="br0"'): "1x5",
+                  s("kvm_bridge_uplink_up", 'bridge="br0"'): "0x5"}, at="4m",
+                 labels={"domain": "web-1", "target": "vnet0", "bridge": "br0"},
+                 description="VM web-1 on hv1:9978 is plugged into bridge br0 (vnet0), which has no uplink up."),
+            Case(series={s("kvm_domain_interface_bridge_info", 'domain="web-1",target="vnet0",bridge="br0"'): "1x5",
+                  s("kvm_bridge_uplink_up", 'bridge="br0"'): "1x5"}, at="4m"),
+        ]),
+    Alert(
+        name="BondDegraded", layer="network", fault="vswitch_down", severity="warning",
+        expr="kvm_bond_active_slaves{$sel} < on (job, instance, bond) kvm_bond_slaves{$sel}"
+        " and on (job, instance, bond) kvm_bond_active_slaves{$sel} > 0",
+        for_="5m", summary="A bond lost redundancy.",
+        description=f"Bond {{{{ $labels.bond }}}} on {HOST} has {{{{ $value }}}} of its slaves up: redundancy is lost.",
+        impact="One more link failure takes the bond (and its bridges and VMs) down.",
+        diagnosis=["`cat /proc/net/bonding/BOND`", "`ethtool SLAVE`"],
+        mitigation=["Fix the failed slave link (cable, switch port, NIC)."],
+        dashboard="KVM host", cases=[
+            Case(series={s("kvm_bond_active_slaves", 'bond="bond0"'): "1x10", s("kvm_bond_slaves", 'bond="bond0"'): "2x10"},
+                 at="8m", labels={"bond": "bond0"}, description="Bond bond0 on hv1:9978 has 1 of its slaves up: redundancy is lost."),
+            Case(series={s("kvm_bond_active_slaves", 'bond="bond0"'): "2x10", s("kvm_bond_slaves", 'bond="bond0"'): "2x10"},
+                 at="8m"),
+        ]),
+    Alert(
+        name="BondDown", layer="network", fault="vswitch_down", severity="critical",
+        expr="kvm_bond_active_slaves{$sel} == 0 and on (job, instance, bond) kvm_bond_slaves{$sel} > 0",
+        for_="1m", summary="A bond has no slave up.",
+        description=f"Bond {{{{ $labels.bond }}}} on {HOST} has no slave with MII status up.",
+        impact="Everything behind the bond is offline.",
+        diagnosis=["`cat /proc/net/bonding/BOND`"], mitigation=["Restore at least one slave link."],
+        dashboard="KVM host", cases=[
+            Case(series={s("kvm_bond_active_slaves", 'bond="bond0"'): "0x5", s("kvm_bond_slaves", 'bond="bond0"'): "2x5"},
+                 at="3m", labels={"bond": "bond0"}, description="Bond bond0 on hv1:9978 has no slave with MII status up."),
+            Case(series={s("kvm_bond_active_slaves", 'bond="bond0"'): "0x5", s("kvm_bond_slaves", 'bond="bond0"'): "0x5"},
+                 at="3m"),
+        ]),
+    Alert(
+        name="OvsInterfaceDown", layer="network", fault="vswitch_down", severity="warning",
+        expr="kvm_ovs_interface_link_up{$sel} == 0 and on (job, instance, bridge, port, interface)"
+        " kvm_ovs_interface_admin_up{$sel} == 1",
+        for_="2m", summary="An Open vSwitch interface lost its link.",
+        description=f"OVS interface {{{{ $labels.interface }}}} on bridge {{{{ $labels.bridge }}}} of {HOST} is "
+        "administratively up but its link is down.",
+        impact="Traffic through that port stops; if it is an uplink, the bridge's VMs are cut off.",
+        diagnosis=["`ovs-vsctl list Interface NAME`", "`ovs-ofctl show BRIDGE`"],
+        mitigation=["Restore the link; check the physical port or the peer (VM, patch, tunnel)."],
+        dashboard="KVM host", cases=[
+            Case(series={s("kvm_ovs_interface_link_up", 'bridge="ovsbr0",port="eth1",interface="eth1"'): "0x5",
+                  s("kvm_ovs_interface_admin_up", 'bridge="ovsbr0",port="eth1",interface="eth1"'): "1x5"}, at="4m",
+                 labels={"bridge": "ovsbr0", "port": "eth1", "interface": "eth1"},
+                 description="OVS interface eth1 on bridge ovsbr0 of hv1:9978 is administratively up but its link is down."),
+            Case(series={s("kvm_ovs_interface_link_up", 'bridge="ovsbr0",port="eth1",interface="eth1"'): "0x5",
+                  s("kvm_ovs_interface_admin_up", 'bridge="ovsbr0",port="eth1",interface="eth1"'): "0x5"}, at="4m"),
+        ]),
+    Alert(
+        name="NetworkLinkFlapping", layer="network", fault="vswitch_down", severity="warning",
+        expr='increase(kvm_network_carrier_changes_total{$sel}[15m]) > $link_flaps_per_15m'
+        ' and on (job, instance, device) kvm_network_info{kind=~"physical|bond|vlan"}',
+        for_="0m", summary="A network link is flapping.",
+        description=f"Link {{{{ $labels.device }}}} on {HOST} changed carrier {{{{ $value }}}} times in 15 minutes.",
+        impact="Flapping links drop packets and can trigger bond failovers and STP recalculation.",
+        diagnosis=["`ip -s link show DEVICE`", "`ethtool DEVICE`", "`journalctl -k | grep DEVICE`"],
+        mitigation=["Check cable, transceiver and switch port; disable the port if it keeps flapping."],
+        dashboard="KVM host", cases=[
+            Case(series={s("kvm_network_carrier_changes_total", 'device="eth0"'): "0+2x20",
+                  s("kvm_network_info", 'device="eth0",kind="physical",master="",address="x",operstate="up"'): "1x20"},
+                 at="15m", labels={"device": "eth0"}, description="Link eth0 on hv1:9978 changed carrier 30 times in 15 minutes."),
+            Case(series={s("kvm_network_carrier_changes_total", 'device="tap0"'): "0+2x20",
+                  s("kvm_network_info", 'device="tap0",kind="tap",master="br0",address="x",operstate="up"'): "1x20"},
+                 at="15m"),
+        ]),
+    Alert(
+        name="RoutingLoopSuspected", layer="network", fault="routing_loop", severity="warning",
+        expr="instance:kvm_netstat_icmp_time_excds:rate5m > $routing_loop_time_exceeded_per_second",
+        for_="5m", summary="ICMP time-exceeded traffic points at a routing loop.",
+        description=f"{HOST} sends and receives {{{{ $value | humanize }}}} ICMP time-exceeded messages per second: "
+        "packets are probably looping.",
+        impact="Looping packets burn bandwidth and CPU until their TTL runs out; the destinations are unreachable.",
+        diagnosis=["`ip route get DEST` on each router", "`traceroute -n DEST` (the hops repeat)", "`nstat -az | grep TimeExcds`"],
+        mitigation=["Fix the route that points back (policy routing, a stale static route, a VRRP split)."],
+        dashboard="KVM host", cases=[
+            Case(series={s("kvm_netstat_icmp_in_time_excds_total"): "0+300x20", s("kvm_netstat_icmp_out_time_excds_total"): "0x20"},
+                 at="15m", labels={}, description="hv1:9978 sends and receives 5 ICMP time-exceeded messages per second: packets are "
+                 "probably looping."),
+            Case(series={s("kvm_netstat_icmp_in_time_excds_total"): "0+6x20", s("kvm_netstat_icmp_out_time_excds_total"): "0x20"},
+                 at="15m"),
+        ]),
+    Alert(
+        name="TrafficStorm", layer="network", fault="traffic_storm", severity="warning",
+        expr="instance_device:kvm_network_receive_packets:rate5m > $storm_packets_per_second_floor"
+        " and instance_device:kvm_network_receive_packets:rate5m"
+        " > $storm_baseline_factor * (instance_device:kvm_network_receive_packets:rate5m_avg1w"
+        " or instance_device:kvm_network_receive_packets:rate5m * 0)",
+        for_="5m", summary="Packet rate far above its usual level.",
+        description=f"{{{{ $labels.device }}}} on {HOST} receives {{{{ $value | humanize }}}} packets/s, far above its "
+        "weekly average: a broadcast/multicast storm or a flood.",
+        impact="Bridges, softirqs and VMs drown in packets; legitimate traffic is dropped.",
+        diagnosis=["`ip -s link show DEVICE`", "`tcpdump -c 100 -eni DEVICE` (source MACs, ether types)",
+         "`bridge fdb show br BRIDGE` (flapping MACs: a loop)"],
+        mitigation=["Find the source (a VM, a looped switch port); shut its port or the VM's vNIC "
+         "(`virsh domif-setlink DOMAIN VNIC down`).", "Enable STP / storm control on the switch."],
+        dashboard="KVM host", cases=[
+            Case(series={s("kvm_network_receive_packets_total", 'device="eth0"'): "0+6000000x20"}, at="15m",
+                 labels={"device": "eth0"},
+                 description="eth0 on hv1:9978 receives 100k packets/s, far above its weekly average: a broadcast/multicast "
+                 "storm or a flood."),
+            Case(series={s("kvm_network_receive_packets_total", 'device="eth0"'): "0+60000x20"}, at="15m"),
+        ]),
+    Alert(
+        name="SoftnetDrops", layer="network", fault="traffic_storm", severity="warning",
+        expr="sum by (job, instance) (rate(kvm_softnet_dropped_total{$sel}[5m])) > $softnet_drops_per_second",
+        for_="5m", summary="The kernel drops packets for lack of CPU backlog.",
+        description=f"{HOST} drops {{{{ $value | humanize }}}} packets/s because CPU backlogs are full.",
+        impact="Packets are lost before any VM or firewall sees them: more than the host can process arrives.",
+        diagnosis=["`cat /proc/net/softnet_stat`", "`sysctl net.core.netdev_max_backlog`"],
+        mitigation=["Find the flood (TrafficStorm); raise `net.core.netdev_max_backlog`, spread IRQs (RPS/RSS)."],
+        dashboard="KVM host", cases=[
+            Case(series={s("kvm_softnet_dropped_total", 'cpu="0"'): "0+600x20"}, at="15m", labels={},
+                 description="hv1:9978 drops 10 packets/s because CPU backlogs are full."),
+            Case(series={s("kvm_softnet_dropped_total", 'cpu="0"'): "5x20"}, at="15m"),
+        ]),
+    Alert(
+        name="ConntrackTableFilling", layer="network", fault="traffic_storm", severity="warning",
+        expr="kvm_nf_conntrack_entries{$sel} / on (job, instance) kvm_nf_conntrack_entries_limit{$sel}"
+        " > $conntrack_fill_ratio",
+        for_="5m", summary="The conntrack table is nearly full.",
+        description=f"The conntrack table on {HOST} is {{{{ $value | humanizePercentage }}}} full.",
+        impact="When it is full new connections are dropped (\"nf_conntrack: table full, dropping packet\").",
+        diagnosis=["`conntrack -C`", "`sysctl net.netfilter.nf_conntrack_max`", "`conntrack -L | awk '{print $5}' | sort | uniq -c`"],
+        mitigation=["Find the flood; raise `nf_conntrack_max` if the load is legitimate."],
+        dashboard="KVM host", cases=[
+            Case(series={s("kvm_nf_conntrack_entries"): "95x10", s("kvm_nf_conntrack_entries_limit"): "100x10"}, at="8m", labels={},
+                 description="The conntrack table on hv1:9978 is 95% full."),
+            Case(series={s("kvm_nf_conntrack_entries"): "50x10", s("kvm_nf_conntrack_entries_limit"): "100x10"}, at="8m"),
+        ]),
+]

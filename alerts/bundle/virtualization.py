@@ -1,0 +1,184 @@
+"""Alerts of the virtualization layer: one or more per fault id of that layer (alerts/taxonomy.yml)."""
+
+from __future__ import annotations
+
+from bundle.model import HOST, VM, Alert, Case, J, grew, s
+
+ALERTS: list[Alert] = [
+    Alert(
+        name="VmOomKilled", layer="virtualization", fault="process_oom", severity="critical",
+        expr=grew('kvm_kernel_oom_kills_total{$sel,domain!=""}', "15m", "job, instance, domain"),
+        for_="0m", summary="The OOM killer killed a VM's QEMU process.",
+        description=f"The kernel OOM killer killed the QEMU process of VM {VM} on {HOST}.",
+        impact="The VM died without shutting down (like a power cut): unsaved data is lost, its services are down.",
+        diagnosis=["`journalctl -k | grep -i -A20 'invoked oom-killer'`", "`virsh domstate --reason DOMAIN`",
+         "`virsh memtune DOMAIN` (a hard_limit too tight?)", "the VM dashboard"],
+        mitigation=["Start the VM again: `virsh start DOMAIN`.",
+         "Find why memory ran out: host overcommit (HostMemoryOvercommitted), a memtune hard_limit, "
+         "or QEMU overhead (`kvm_domain_qemu_memory_overhead_bytes`).",
+         "Free memory or move VMs before the next kill."],
+        dashboard="KVM VM", cases=[
+            Case(series={s("kvm_kernel_oom_kills_total", 'comm="qemu-system-x86",domain="web-1"'): "_x20 1x10",
+                  f"up{{{J}}}": "1x30"}, at="22m",
+                 labels={"domain": "web-1"}, description="The kernel OOM killer killed the QEMU process of VM web-1 on hv1:9978."),
+            Case(series={s("kvm_kernel_oom_kills_total", 'comm="qemu-system-x86",domain="web-1"'): "1x30",
+                  f"up{{{J}}}": "1x30"}, at="25m"),
+            Case(series={s("kvm_kernel_oom_kills_total", 'comm="python3",domain=""'): "0x5 1x10"}, at="8m"),
+        ]),
+    Alert(
+        name="HostOomKills", layer="virtualization", fault="process_oom", severity="warning",
+        expr="increase(kvm_host_oom_kills_total{$sel}[15m]) > 0",
+        for_="0m", summary="The OOM killer fired on the host.",
+        description=f"The kernel OOM killer killed {{{{ $value }}}} processes on {HOST} in the last 15 minutes.",
+        impact="Host or cgroup memory ran out; the next victim may be a VM or a host daemon.",
+        diagnosis=["`journalctl -k | grep -i oom`", "`free -m`, `cat /proc/pressure/memory`"],
+        mitigation=["Find the memory hog or the too-small cgroup limit; reduce overcommit."],
+        dashboard="KVM host", cases=[
+            Case(series={s("kvm_host_oom_kills_total"): "3x20 4x10"}, at="22m", labels={},
+                 description="The kernel OOM killer killed 1 processes on hv1:9978 in the last 15 minutes."),
+            Case(series={s("kvm_host_oom_kills_total"): "3x20"}, at="15m"),
+        ]),
+    Alert(
+        name="VmAutostartNotRunning", layer="virtualization", fault="domain_failure", severity="critical",
+        expr="kvm_domain_autostart_not_running{$sel} == 1",
+        for_="5m", summary="A VM marked autostart is not running.",
+        description=f"VM {VM} on {HOST} is marked autostart but is not running.",
+        impact="A VM that should be up is down: its services are unavailable.",
+        diagnosis=["`virsh domstate --reason DOMAIN`", "`virsh dominfo DOMAIN`", "`/var/log/libvirt/qemu/DOMAIN.log`"],
+        mitigation=["Start it: `virsh start DOMAIN`; if it fails, read the QEMU log and fix the cause.",
+         "If it is meant to stay off, `virsh autostart --disable DOMAIN`."],
+        dashboard="KVM VM", cases=[
+            Case(series={s("kvm_domain_autostart_not_running", 'domain="db-1"'): "1x10"}, at="8m", labels={"domain": "db-1"},
+                 description="VM db-1 on hv1:9978 is marked autostart but is not running."),
+            Case(series={s("kvm_domain_autostart_not_running", 'domain="db-1"'): "0x3 1x2 0x5"}, at="8m"),
+        ]),
+    Alert(
+        name="VmPausedOnIoError", layer="virtualization", fault="domain_failure", severity="critical",
+        expr='kvm_domain_state_info{$sel,state="paused",reason="ioerror"} == 1',
+        for_="1m", summary="A VM is paused on a disk I/O error.",
+        description=f"VM {VM} on {HOST} is paused because a disk I/O failed (full storage or a dead disk/LUN).",
+        impact="The VM is frozen until the storage is fixed and it is resumed.",
+        diagnosis=["`virsh domblkerror DOMAIN`", "`virsh domstate --reason DOMAIN`", "`df -h` on the image's filesystem",
+         "`iscsiadm -m session -P 3`, `zpool status -v`"],
+        mitigation=["Free space or repair the storage path.", "Resume: `virsh resume DOMAIN`."],
+        dashboard="KVM VM", cases=[
+            Case(series={s("kvm_domain_state_info", 'domain="db-1",state="paused",reason="ioerror"'): "1x5"}, at="3m",
+                 labels={"domain": "db-1", "state": "paused", "reason": "ioerror"},
+                 description="VM db-1 on hv1:9978 is paused because a disk I/O failed (full storage or a dead disk/LUN)."),
+            Case(series={s("kvm_domain_state_info", 'domain="db-1",state="paused",reason="user"'): "1x5"}, at="3m"),
+        ]),
+    Alert(
+        name="VmCrashed", layer="virtualization", fault="domain_failure", severity="critical",
+        expr=grew('kvm_domain_lifecycle_events_total{$sel,event=~"stopped|crashed",'
+             'detail=~"crashed|failed|panicked|crashloaded"}', "15m", "job, instance, domain, detail"),
+        for_="0m", summary="A VM crashed or its QEMU died.",
+        description=f"VM {VM} on {HOST} stopped unexpectedly ({{{{ $labels.detail }}}}).",
+        impact="The VM is down without a clean shutdown; unsaved data is lost.",
+        diagnosis=["`virsh domstate --reason DOMAIN`", "`/var/log/libvirt/qemu/DOMAIN.log`", "`journalctl -k` (OOM, segfault)"],
+        mitigation=["Start it again (`virsh start DOMAIN`) and read the QEMU log for the cause."],
+        dashboard="KVM VM", cases=[
+            Case(series={s("kvm_domain_lifecycle_events_total", 'domain="web-1",event="stopped",detail="failed"'): "_x20 1x10",
+                  f"up{{{J}}}": "1x30"}, at="22m", labels={"domain": "web-1", "detail": "failed"},
+                 description="VM web-1 on hv1:9978 stopped unexpectedly (failed)."),
+            Case(series={s("kvm_domain_lifecycle_events_total", 'domain="web-1",event="stopped",detail="failed"'): "1x30"},
+                 at="22m"),
+            Case(series={s("kvm_domain_lifecycle_events_total", 'domain="web-1",event="stopped",detail="shutdown"'): "0x3 1x10"},
+                 at="8m"),
+        ]),
+    Alert(
+        name="VmQemuLogErrors", layer="virtualization", fault="domain_failure", severity="warning",
+        expr=grew("kvm_domain_qemu_log_errors_total{$sel}", "15m", "job, instance, domain, kind"),
+        for_="0m", summary="QEMU logged errors for a VM.",
+        description=f"QEMU logged {{{{ $value }}}} {{{{ $labels.kind }}}} lines for VM {VM} on {HOST} in the last 15 minutes.",
+        impact="A device failed to attach, I/O failed, a migration failed or QEMU was killed.",
+        diagnosis=["`tail -50 /var/log/libvirt/qemu/DOMAIN.log`"],
+        mitigation=["Act on the logged error (device path, storage, migration target)."],
+        dashboard="KVM VM", cases=[
+            Case(series={s("kvm_domain_qemu_log_errors_total", 'domain="web-1",kind="io_error"'): "0x20 2x10"}, at="24m",
+                 labels={"domain": "web-1", "kind": "io_error"},
+                 description="QEMU logged 2 io_error lines for VM web-1 on hv1:9978 in the last 15 minutes."),
+            Case(series={s("kvm_domain_qemu_log_errors_total", 'domain="web-1",kind="io_error"'): "0x20"}, at="15m"),
+        ]),
+    Alert(
+        name="KvmPrerequisiteMissing", layer="virtualization", fault="kmod_failure", severity="critical",
+        expr='kvm_host_kvm_check{$sel,check!="vhost_net"} == 0',
+        for_="5m", summary="KVM cannot run VMs on this host.",
+        description=f"KVM prerequisite {{{{ $labels.check }}}} fails on {HOST}: {{{{ $labels.reason }}}}.",
+        impact="New VMs cannot start (or run without acceleration); running ones may be unaffected until restarted.",
+        diagnosis=["`ls -l /dev/kvm`", "`lsmod | grep kvm`", "`grep -c -e vmx -e svm /proc/cpuinfo`",
+         "`journalctl -k | grep -i kvm` (\"disabled by bios\")", "`virsh domcapabilities`"],
+        mitigation=["Load the module (`modprobe kvm_intel` / `kvm_amd`) or enable virtualization in the BIOS.",
+         "Fix /dev/kvm permissions (group kvm, mode 0660).", "Move VMs to another host until fixed."],
+        dashboard="KVM host", cases=[
+            Case(series={s("kvm_host_kvm_check", 'check="dev_kvm",reason="missing"'): "0x10"}, at="8m",
+                 labels={"check": "dev_kvm", "reason": "missing"}, description="KVM prerequisite dev_kvm fails on hv1:9978: missing."),
+            Case(series={s("kvm_host_kvm_check", 'check="vhost_net",reason="missing"'): "0x10"}, at="8m"),
+        ]),
+    Alert(
+        name="LibvirtDown", layer="virtualization", fault="kmod_failure", severity="critical",
+        expr="kvm_libvirt_up{$sel} == 0",
+        for_="5m", summary="libvirt does not answer on this host.",
+        description=f"kvm-exporter on {HOST} cannot reach libvirt (down, frozen or refusing the read-only socket) "
+        "for 5 minutes.",
+        impact="VMs keep running, but none can be started, stopped or migrated, and every VM alert of this host "
+        "is blind: their signals come from libvirt.",
+        diagnosis=["`virsh -c qemu:///system list --all` (hangs or errors)", "`systemctl status libvirtd virtqemud` and "
+         "`journalctl -u libvirtd`", "`virt-admin srv-threadpool-info libvirtd` (workers all busy: a wedged "
+         "call)", "the exporter's landing page `/` (the libvirt collector's error)"],
+        mitigation=["Restart the daemon (`systemctl restart libvirtd` or `virtqemud`): running VMs are not affected.",
+         "If it hangs again, find the stuck domain (`virsh list` per domain, QEMU in D state) and fix its storage.",
+         "Check the exporter may read the socket (`/run/libvirt/libvirt-sock-ro`, unit `SupplementaryGroups`)."],
+        dashboard="KVM host", cases=[
+            Case(series={s("kvm_libvirt_up"): "0x10"}, at="8m", labels={},
+                 description="kvm-exporter on hv1:9978 cannot reach libvirt (down, frozen or refusing the read-only "
+                 "socket) for 5 minutes."),
+            Case(series={s("kvm_libvirt_up"): "0x3 1x7"}, at="8m"),
+        ]),
+    Alert(
+        name="VhostNetMissing", layer="virtualization", fault="kmod_failure", severity="warning",
+        expr='kvm_host_kvm_check{$sel,check="vhost_net"} == 0',
+        for_="15m", summary="vhost-net is not available.",
+        description=f"vhost-net is not available on {HOST} ({{{{ $labels.reason }}}}): VM networking runs in QEMU userspace.",
+        impact="VM network throughput drops and host CPU use rises.",
+        diagnosis=["`ls -l /dev/vhost-net`", "`lsmod | grep vhost_net`"],
+        mitigation=["`modprobe vhost_net`; restart (or migrate) VMs to use it."],
+        dashboard="KVM host", cases=[
+            Case(series={s("kvm_host_kvm_check", 'check="vhost_net",reason="missing"'): "0x20"}, at="18m",
+                 labels={"check": "vhost_net", "reason": "missing"},
+                 description="vhost-net is not available on hv1:9978 (missing): VM networking runs in QEMU userspace."),
+            Case(series={s("kvm_host_kvm_check", 'check="vhost_net",reason="ok"'): "1x20"}, at="18m"),
+        ]),
+    Alert(
+        name="LibvirtConfigCorrupt", layer="virtualization", fault="config_corruption", severity="critical",
+        expr="kvm_libvirt_config_file_valid{$sel} == 0",
+        for_="5m", summary="A libvirt configuration file does not parse.",
+        description=f"{{{{ $labels.path }}}} in the libvirt configuration on {HOST} is corrupt or unreadable.",
+        impact="libvirt will fail to load it at the next restart: a VM or network disappears, or the daemon "
+        "refuses to start.",
+        diagnosis=["`virt-xml-validate /etc/libvirt/PATH`", "`xmllint --noout /etc/libvirt/PATH`",
+         "the exporter log (it names the line)", "`git -C /etc log` / your config management"],
+        mitigation=["Restore the file from backup or config management.",
+         "For a domain: `virsh dumpxml DOMAIN --inactive` still has the good definition while libvirt runs; "
+         "`virsh define` it back."],
+        dashboard="KVM host", cases=[
+            Case(series={s("kvm_libvirt_config_file_valid", 'path="qemu.conf",kind="conf"'): "0x10"}, at="8m",
+                 labels={"path": "qemu.conf", "kind": "conf"},
+                 description="qemu.conf in the libvirt configuration on hv1:9978 is corrupt or unreadable."),
+            Case(series={s("kvm_libvirt_config_file_valid", 'path="qemu.conf",kind="conf"'): "1x3 0x2 1x5"}, at="9m"),
+        ]),
+    Alert(
+        name="VmConfigDrift", layer="virtualization", fault="config_corruption", severity="warning",
+        expr="kvm_domain_config_drift{$sel} == 1",
+        for_="15m", summary="A VM's definition on disk differs from libvirt's.",
+        description=f"The definition file of VM {VM} on {HOST} no longer matches what libvirt has defined.",
+        impact="Someone edited the file behind libvirt's back (or libvirt could not write it): the next "
+        "libvirt restart loads a different VM than the one running.",
+        diagnosis=["`diff <(virsh dumpxml --inactive DOMAIN) /etc/libvirt/qemu/DOMAIN.xml`"],
+        mitigation=["Decide which is right: `virsh define` the file, or re-save libvirt's (`virsh dumpxml --inactive DOMAIN "
+         "> /tmp/d.xml && virsh define /tmp/d.xml`)."],
+        dashboard="KVM VM", cases=[
+            Case(series={s("kvm_domain_config_drift", 'domain="web-1"'): "1x30"}, at="20m", labels={"domain": "web-1"},
+                 description="The definition file of VM web-1 on hv1:9978 no longer matches what libvirt has defined."),
+            Case(series={s("kvm_domain_config_drift", 'domain="web-1"'): "0x30"}, at="20m"),
+        ]),
+]

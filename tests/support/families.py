@@ -1,0 +1,131 @@
+"""Every metric family the exporter can emit, built from captured data by each collector's
+pure family builders: what the README, the rules and the dashboards are checked against."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from exporter.collector import Outcome, outcome_families
+from exporter.collectors.config import ConfigSnapshot, config_families
+from exporter.collectors.config.files import ConfigFile
+from exporter.collectors.edac import edac_families
+from exporter.collectors.edac.reader import read_edac
+from exporter.collectors.host import host_families
+from exporter.collectors.iscsi import IscsiSnapshot, IscsiStatsPoller, session_families, stats_families
+from exporter.collectors.iscsi.sessions import NodeRecord, parse_session_stats, read_sessions
+from exporter.collectors.kernel import KernelEvents, event_families, vmstat_families
+from exporter.collectors.kernel.kmsg import classify
+from exporter.collectors.kvm import readiness_families
+from exporter.collectors.kvm.readiness import read_readiness
+from exporter.collectors.libvirt.families import BLOCK_FIELDS, DOMAIN_FIELDS, build_families
+from exporter.collectors.mdraid import MdSnapshot, md_families
+from exporter.collectors.mdraid.mdstat import MdSysfs, parse_mdstat
+from exporter.collectors.network import (
+    bond_families,
+    bridge_families,
+    broadcast_family,
+    link_families,
+    procnet_families,
+)
+from exporter.collectors.network.links import Bridge, DeviceFilter, Links, read_links
+from exporter.collectors.network.procnet import read_procnet
+from exporter.collectors.ovs import ovs_families
+from exporter.collectors.ovs.vsctl import parse_vsctl
+from exporter.collectors.process import ProcessSample, process_families
+from exporter.collectors.qemu import log_families
+from exporter.collectors.qemu import process_families as qemu_process_families
+from exporter.collectors.qemu.processes import QemuProcess
+from exporter.collectors.smart.report import DeviceResult, parse_json_object, smart_families
+from exporter.collectors.storage import Disk, Pool, StorageSnapshot, disk_families
+from exporter.collectors.storage import pool_families as storage_pool_families
+from exporter.collectors.storage import snapshot_families as vdisk_snapshot_families
+from exporter.collectors.storage.images import CheckResult
+from exporter.collectors.thermal import thermal_families
+from exporter.collectors.thermal.reader import read_thermal
+from exporter.collectors.zfs import ZfsState, kstat_families
+from exporter.collectors.zfs import pool_families as zfs_pool_families
+from exporter.collectors.zfs import snapshot_families as zfs_snapshot_families
+from exporter.collectors.zfs.parse import parse_get, parse_status_json, read_kstats
+from exporter.http import build_info
+from exporter.libvirt.snapshot import DomainRecord, LibvirtSnapshot
+from exporter.metrics import Family, gauge, render
+from exporter.poller import Poller
+from exporter.procfs import read_host
+from exporter.qemu_pids import PidIndex
+from exporter.settings import Settings
+from exporter.sysfs import SysfsReader
+from support.domstats_fixtures import FIXTURES, HOST, recorded_domains
+
+
+def every_family_name() -> set[str]:
+    full = DomainRecord("all", "u", {key: 1 for key in DOMAIN_FIELDS} | {"state.state": 3}
+                        | {f"block.0.{k}": 1 for k in BLOCK_FIELDS} | {"block.0.name": "vda"},
+                        job={"type": 2, "operation": 5, **{k: 1 for k in (
+                            "time_elapsed", "time_remaining", "data_total", "data_processed",
+                            "data_remaining", "memory_total", "memory_processed",
+                            "memory_remaining", "memory_dirty_rate", "memory_iteration")}},
+                        disk_errors={"vda": 2})
+    domains = [*recorded_domains(), full]
+    families = build_families(LibvirtSnapshot(True, HOST, domains,
+                                              lifecycle_events={("all", "stopped", "failed"): 1}))
+    families += process_families(ProcessSample(1, 1, 1, 1, 1, 1, 1))
+    families += outcome_families([Outcome("x", True, 0.1, [])])
+    families.append(build_info())
+    sysfs = SysfsReader(FIXTURES / "sysfs" / "sys")
+    families += thermal_families(read_thermal(sysfs)) + edac_families(read_edac(sysfs))
+    captures = ("scrutiny/smart-fail2.json", "scrutiny/smart-nvme-failed.json", "scrutiny/smart-scsi.json")
+    reports = [parse_json_object((FIXTURES / "smartctl" / c).read_text()) for c in captures]
+    families += smart_families([
+        DeviceResult(f"/dev/x{i}", up=False, error="timeout", last_success=1.0, report=report)
+        for i, report in enumerate(reports)])
+    families += readiness_families(read_readiness(Path("/"), Path("/sys"), Path("/proc")))
+    families.append(gauge("smart_discovery_up", "x"))
+    families[-1].add((), 1)
+    events = KernelEvents()
+    for line in ("Killed process 1 (kvm)", "EDAC MC0: 1 CE x", " error, dev sda, sector 1",
+                 "connection1:0: detected conn error (1011)", "session1: session recovery timed out",
+                 "kvm: disabled by bios"):
+        event = classify(line)
+        assert event is not None
+        events.count(event, PidIndex())
+    families += event_families(events) + vmstat_families({"oom_kill": 1})
+    families += host_families(read_host(FIXTURES / "procfs", 100))
+    families += qemu_process_families([QemuProcess("d", 1, 1, 1.0, 1.0, 1, 1, 1, 1, 1, 1)])
+    families += log_families({("d", "io_error"): 1}, True)
+    families += config_families(ConfigSnapshot([ConfigFile("qemu.conf", "conf", (1, 1, 1), "", "", 1.0)],
+                                               {"d": True}))
+    links = read_links(SysfsReader(FIXTURES / "sysfs" / "sys"))
+    dev = read_procnet(FIXTURES / "procfs").dev
+    families += link_families(links, DeviceFilter(), dev) + bridge_families(
+        Links(links.links, [Bridge("br", [links.links[0].device])], links.bonds)) + bond_families(links)
+    families += procnet_families(read_procnet(FIXTURES / "procfs"))
+    families.append(broadcast_family({("eth0", "rx_broadcast"): 1}, DeviceFilter()))
+    families += ovs_families(parse_vsctl((FIXTURES / "ovs" / "ovs-vsctl-3.1-netdev.json").read_text()))
+    families += storage_families()
+    text = render(families)
+    return set(re.findall(r"^# TYPE (\S+)", text, re.M))
+
+
+def storage_families() -> list[Family]:
+    arrays = parse_mdstat((FIXTURES / "procfs" / "mdstat").read_text())
+    families = md_families(MdSnapshot([(a, MdSysfs("clean", 0, "idle", (1, 2))) for a in arrays]))
+    degraded = FIXTURES / "zfs" / "bitranox-proxmox-zpool-status-j-json-int-DEGRADED.json"
+    pools = parse_status_json(degraded.read_text())
+    properties = parse_get((FIXTURES / "zfs-fake" / "zpool" / "get.txt").read_text())
+    families += zfs_pool_families(ZfsState(pools=pools, properties=properties))
+    families += zfs_snapshot_families({"rpool/vm": (1, 1.0)})
+    families += kstat_families(read_kstats(FIXTURES / "procfs" / "spl" / "kstat" / "zfs"))
+    sessions = read_sessions(SysfsReader(FIXTURES / "sysfs" / "sys"))
+    families += session_families(IscsiSnapshot(sessions, [NodeRecord("t", "p", "default", "automatic")]))
+    poller = IscsiStatsPoller(Settings(), lambda: ["1"])
+    poller.stats = {"1": parse_session_stats((FIXTURES / "iscsiadm" / "session-stats.txt").read_text())}
+    poller.errors = {"1": "timeout"}
+    families += stats_families(sessions, poller)
+    disk = Disk("d", "vda", "/x", "qcow2", True, True, True, "rpool/x")
+    snapshot = StorageSnapshot([disk], {"d": (1, 1.0)}, [Pool("p", 2, 1, 1, 1, 1)])
+    families += disk_families(snapshot, {("d", "vda"): ("/x", CheckResult("ok", 0, 0, 0, 1, 1.0))})
+    families += vdisk_snapshot_families(snapshot) + storage_pool_families(snapshot)
+    background = Poller("qemu-img", poller.poll, 1.0, 1.0)
+    background.failed("timeout")
+    return [*families, *background.families()]
