@@ -19,6 +19,7 @@ from exporter.sysfs import SysfsReader
 
 if TYPE_CHECKING:
     from exporter.settings import Settings
+    from exporter.shared import Shared
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,9 @@ class Collector(Protocol):
     async def close(self) -> None: ...
 
 
+Factory = Callable[["Settings", "Shared"], Collector]  # what register() decorates
+
+
 @runtime_checkable
 class TimedOut(Protocol):
     """A collector whose source can hang and that still has something to say then, e.g.
@@ -54,7 +58,7 @@ class CollectorSpec:
     name: str
     default_enabled: bool
     description: str
-    factory: Callable[[Settings], Collector]
+    factory: Factory
     options: tuple[Option[Any], ...] = ()
 
 
@@ -63,11 +67,11 @@ COLLECTORS: dict[str, CollectorSpec] = {}
 
 def register(
     name: str, *, default_enabled: bool, description: str, options: Sequence[Option[Any]] = ()
-) -> Callable[[Callable[[Settings], Collector]], Callable[[Settings], Collector]]:
+) -> Callable[[Factory], Factory]:
     """Register a collector factory with its options; the CLI derives `--[no-]collector.<name>`
     and every option's flag from this table."""
 
-    def wrap(factory: Callable[[Settings], Collector]) -> Callable[[Settings], Collector]:
+    def wrap(factory: Factory) -> Factory:
         if name in COLLECTORS:
             raise ValueError(f"collector {name!r} registered twice")
         COLLECTORS[name] = CollectorSpec(name, default_enabled, description, factory, tuple(options))
@@ -211,9 +215,11 @@ class SysfsCollector(ThreadedCollector[T]):
 class SharedCollection:
     """Concurrent scrapes share one in-flight collection; sequential ones never see a copy."""
 
-    def __init__(self, collectors: list[Collector], timeout: float) -> None:
+    def __init__(self, collectors: list[Collector], timeout: float,
+                 on_collection: Callable[[], None] | None = None) -> None:
         self.collectors = collectors
         self.timeout = timeout
+        self._on_collection = on_collection  # e.g. a new libvirt inventory per collection
         self.last: dict[str, Outcome] = {}
         self._inflight: asyncio.Task[list[Outcome]] | None = None
 
@@ -223,6 +229,8 @@ class SharedCollection:
         return await asyncio.shield(self._inflight)
 
     async def _collect_all(self) -> list[Outcome]:
+        if self._on_collection is not None:
+            self._on_collection()
         outcomes = await asyncio.gather(
             *(run_collector(collector, self.timeout) for collector in self.collectors)
         )

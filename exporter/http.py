@@ -25,6 +25,7 @@ from exporter.metrics import (
     single,
 )
 from exporter.settings import Settings
+from exporter.shared import Shared
 from exporter.webconfig import PasswordChecker
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -175,15 +176,17 @@ def create_app(settings: Settings, collectors: list[Collector] | None = None) ->
     app[BUSY_TRANSPORTS] = busy
 
     async def collectors_ctx(app: web.Application) -> AsyncIterator[None]:
+        shared = Shared(settings)
         active = collectors
         if active is None:
-            active = [COLLECTORS[name].factory(settings) for name in sorted(settings.collectors)]
-        app[COLLECTION] = SharedCollection(active, settings.collector_timeout)
+            active = [COLLECTORS[name].factory(settings, shared) for name in sorted(settings.collectors)]
+        app[COLLECTION] = SharedCollection(active, settings.collector_timeout, shared.begin_collection)
         try:
             yield
         finally:
             for collector in active:
                 await collector.close()
+            await shared.close()
 
     app.cleanup_ctx.append(collectors_ctx)
     app.router.add_get(settings.telemetry_path, metrics_handler)

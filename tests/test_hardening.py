@@ -35,6 +35,7 @@ from exporter.collector import ThreadedCollector
 from exporter.collectors.config import DriftChecker
 from exporter.collectors.storage import LibvirtStorage
 from exporter.http import create_app
+from exporter.libvirt.shared import SharedLibvirt
 from exporter.metrics import gauge
 from exporter.server import RepeatedErrorFilter
 from exporter.settings import Settings
@@ -362,20 +363,20 @@ def test_a_fifo_in_hwmon_costs_that_file_only(tmp_path: Path) -> None:
 # --- 9. per-domain state is pruned -------------------------------------------------------------
 
 def test_storage_and_config_forget_domains_that_are_gone(tmp_path: Path) -> None:
-    storage = LibvirtStorage("test:///default", Path("/proc"))
-    storage._events["gone-uuid"] = 3
+    shared = SharedLibvirt("test:///default")
+    shared.begin_collection()
+    shared._domain_event("gone-uuid")
+    shared._lifecycle_event("gone", 0, 0)
+    storage = LibvirtStorage(shared, Path("/proc"))
     storage._snapshot_times[("gone-uuid", "snap")] = 1.0
     snapshot = storage.read()
-    assert snapshot.snapshots  # test:///default has its domain "test"
-    assert "gone-uuid" not in storage._events
+    assert list(snapshot.snapshots) == ["test"]  # test:///default has its domain "test"
+    assert shared.events_of("gone-uuid") == 0 and "gone-uuid" not in shared._events
+    assert "gone" not in shared._lifecycle
     assert ("gone-uuid", "snap") not in storage._snapshot_times
-    storage.connection.drop()
-    drift = DriftChecker("test:///default")
-    drift._events["gone"] = 2
-    drift._events["test"] = 1
-    drift.check(tmp_path, {})
-    assert set(drift._events) == {"test"}
-    drift.connection.drop()
+    drift = DriftChecker(shared)
+    assert drift.check(tmp_path, {}) == {"test": True}  # defined in libvirt, no file on disk
+    shared.connection.drop()
 
 
 # --- 8. secrets in configuration files that do not parse -----------------------------------

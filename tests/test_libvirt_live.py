@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import socket
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -18,11 +20,11 @@ import pytest
 from conftest import QEMU_URI, Domains
 from support.guests import DISK_IO
 from support.promtool import check_metrics
-from support.scrape import Samples, get, parse_samples, series
+from support.scrape import Samples, exporter, get, only, parse_samples, series
 
-import exporter.collectors  # noqa: F401 - registers the collectors
 from exporter.collectors.libvirt import LibvirtCollector
 from exporter.http import create_app
+from exporter.libvirt.shared import SharedLibvirt
 from exporter.libvirt.source import LibvirtSource
 from exporter.settings import Settings
 
@@ -116,7 +118,8 @@ async def test_counters_move_on_a_tcg_guest_doing_io(
 async def test_domain_vanishing_mid_scrape_is_skipped(domains: Domains) -> None:
     keep = domains.create("keep")
     doomed = [domains.create("doomed") for _ in range(3)]
-    source = LibvirtSource(QEMU_URI, parallel=2)
+    shared = SharedLibvirt(QEMU_URI)
+    source = LibvirtSource(shared, parallel=2)
     original = source._inventory
 
     destroyed: list[str] = []
@@ -129,14 +132,14 @@ async def test_domain_vanishing_mid_scrape_is_skipped(domains: Domains) -> None:
         return result
 
     source._inventory = inventory_then_destroy  # type: ignore[method-assign]
-    original_xml = source._read_xml
+    original_xml = shared.domain_xml
 
-    def destroy_before_xml(dom: Any, uuid: str, dom_id: int) -> Any:
+    def destroy_before_xml(dom: Any, uuid: str, dom_id: int, stats: Any = None) -> Any:
         if dom.name() == doomed[1].name():
             doomed[1].destroy()  # gone between the bulk call and the XML read
-        return original_xml(dom, uuid, dom_id)
+        return original_xml(dom, uuid, dom_id, stats)
 
-    source._read_xml = destroy_before_xml  # type: ignore[method-assign]
+    shared.domain_xml = destroy_before_xml  # type: ignore[method-assign]
     collector = LibvirtCollector(source)
     try:
         text = "".join(f.name for f in await collector.collect())
@@ -144,6 +147,7 @@ async def test_domain_vanishing_mid_scrape_is_skipped(domains: Domains) -> None:
         snapshot_names = {r.name for r in (await source.fetch()).domains}
     finally:
         await collector.close()
+        await shared.close()
     assert keep.name() in snapshot_names
     assert doomed[0].name() not in snapshot_names and doomed[2].name() in snapshot_names
 
@@ -200,3 +204,30 @@ async def test_killed_qemu_is_a_crash_and_an_event(aiohttp_client: Any, domains:
         await asyncio.sleep(0.2)
     assert event == 1
     assert states == [{"domain": name, "state": "shutoff", "reason": "crashed"}]
+
+
+def libvirtd_clients_of(pid: int) -> int:
+    """How many connections libvirtd holds open for process `pid` (virt-admin)."""
+    listing = subprocess.run(["virt-admin", "srv-clients-list", "libvirtd"], capture_output=True,
+                             text=True, check=True).stdout
+    count = 0
+    for client in re.findall(r"^\s*(\d+)\s+unix", listing, re.M):
+        info = subprocess.run(["virt-admin", "client-info", "libvirtd", client], capture_output=True,
+                              text=True).stdout
+        count += f"unix_process_id: {pid}" in info
+    return count
+
+
+def test_one_libvirt_connection_serves_every_collector(domains: Domains) -> None:
+    """The libvirt, storage and config collectors share the app's one read-only connection
+    (before, each opened its own)."""
+    dom = domains.create("shared", persistent=True)
+    with exporter(*only("libvirt", "storage", "config")) as running:
+        for _ in range(3):
+            samples = running.scrape()
+        clients = libvirtd_clients_of(running.process.pid)
+    for collector in ("libvirt", "storage", "config"):
+        assert get(samples, "kvm_scrape_collector_success", collector=collector) == 1, collector
+    assert get(samples, "kvm_domain_config_drift", domain=dom.name()) == 0
+    assert series(samples, "kvm_domain_disk_image_present", domain=dom.name())
+    assert clients == 1

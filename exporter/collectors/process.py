@@ -10,6 +10,7 @@ import psutil
 from exporter.collector import ThreadedCollector, register
 from exporter.metrics import Family, counter, gauge, single
 from exporter.settings import Settings
+from exporter.shared import Shared
 
 
 @dataclass(frozen=True)
@@ -59,5 +60,5 @@ class ProcessCollector(ThreadedCollector[ProcessSample]):
 
 @register("process", default_enabled=True,
           description="the exporter's own CPU, memory, file descriptors and threads")
-def create(_settings: Settings) -> ProcessCollector:
+def create(_settings: Settings, _shared: Shared) -> ProcessCollector:
     return ProcessCollector()

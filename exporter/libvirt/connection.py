@@ -79,18 +79,23 @@ def is_missing_domain(exc: BaseException) -> bool:
 class Connection:
     """Holds the connection; every method runs in a worker thread, never on the event loop."""
 
-    def __init__(
-        self,
-        uri: str,
-        on_domain_event: Callable[[str], None],
-        on_lifecycle: Callable[[str, int, int], None] | None = None,
-    ) -> None:
+    def __init__(self, uri: str) -> None:
         self.uri = uri
-        self._on_domain_event = on_domain_event
-        self._on_lifecycle = on_lifecycle
+        self._domain_listeners: list[Callable[[str], None]] = []
+        self._lifecycle_listeners: list[Callable[[str, int, int], None]] = []
         self._conn: Any = None
         self._lock = threading.Lock()
         self.generation = 0
+
+    def subscribe(self, domain_event: Callable[[str], None] | None = None,
+                  lifecycle: Callable[[str, int, int], None] | None = None) -> None:
+        """Hear of events from the one registration: `domain_event(uuid)` for any domain
+        event (lifecycle, device, metadata), `lifecycle(name, event, detail)`. Callbacks run
+        on the libvirt event thread and must not block."""
+        if domain_event is not None:
+            self._domain_listeners.append(domain_event)
+        if lifecycle is not None:
+            self._lifecycle_listeners.append(lifecycle)
 
     def get(self) -> Any:
         """Return a live connection, opening a new one if there is none or it died."""
@@ -129,12 +134,15 @@ class Connection:
                 log.debug("domain event not supported", extra={"event": event})
 
     def _domain_event(self, _conn: Any, dom: Any, *_args: Any) -> None:
-        self._on_domain_event(dom.UUIDString())
+        uuid = dom.UUIDString()
+        for listener in self._domain_listeners:
+            listener(uuid)
 
     def _lifecycle_event(self, _conn: Any, dom: Any, event: int, detail: int, _opaque: Any) -> None:
-        self._on_domain_event(dom.UUIDString())
-        if self._on_lifecycle is not None:
-            self._on_lifecycle(dom.name(), event, detail)
+        self._domain_event(_conn, dom)
+        name = dom.name()
+        for listener in self._lifecycle_listeners:
+            listener(name, event, detail)
 
     def _closed(self, conn: Any, reason: int, _opaque: Any) -> None:
         # Runs on the event loop thread; never wait for _lock here, a worker may hold it

@@ -22,8 +22,8 @@ from typing import Any, TypeVar
 import libvirt
 
 from exporter.libvirt.capabilities import kvm_usable
-from exporter.libvirt.connection import Connection, is_connection_error, is_missing_domain
-from exporter.libvirt.domxml import DomainXMLInfo, parse_domain_xml
+from exporter.libvirt.connection import is_missing_domain
+from exporter.libvirt.shared import XML_MAX_AGE, SharedLibvirt
 from exporter.libvirt.snapshot import DomainRecord, HostInfo, LibvirtSnapshot, version_string
 from exporter.libvirt.states import ACTIVE_STATES, PAUSED, event_detail_name, event_name
 from exporter.threads import DaemonThreadPool
@@ -42,46 +42,8 @@ STATS_GROUPS = (
     | libvirt.VIR_DOMAIN_STATS_BLOCK
 )
 NOWAIT = getattr(libvirt, "VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT", 0)
-XML_MAX_AGE = 300.0
 
 T = TypeVar("T")
-
-
-class XMLCache:
-    """Parsed domain XML by UUID, with the domain id it was read for."""
-
-    def __init__(self) -> None:
-        self._entries: dict[str, tuple[int, float, DomainXMLInfo]] = {}
-        self._dirty: set[str] = set()
-
-    def mark_dirty(self, uuid: str) -> None:
-        self._dirty.add(uuid)
-
-    def get(self, uuid: str, dom_id: int, stats: dict[str, Any]) -> DomainXMLInfo | None:
-        entry = self._entries.get(uuid)
-        if entry is None or uuid in self._dirty:
-            return None
-        cached_id, read_at, info = entry
-        if cached_id != dom_id or time.monotonic() - read_at > XML_MAX_AGE:
-            return None
-        if not _targets_match(info, stats):
-            return None
-        return info
-
-    def put(self, uuid: str, dom_id: int, info: DomainXMLInfo) -> None:
-        self._dirty.discard(uuid)
-        self._entries[uuid] = (dom_id, time.monotonic(), info)
-
-    def retain(self, uuids: set[str]) -> None:
-        for uuid in set(self._entries) - uuids:
-            del self._entries[uuid]
-
-
-def _targets_match(info: DomainXMLInfo, stats: dict[str, Any]) -> bool:
-    """Hot-plugged or removed devices show up in the stats before any refresh."""
-    disks = {v for k, v in stats.items() if k.startswith("block.") and k.endswith(".name")}
-    nics = {v for k, v in stats.items() if k.startswith("net.") and k.endswith(".name")}
-    return disks <= info.disk_targets and nics <= info.interface_targets
 
 
 def optional_call(call: Callable[..., T], *args: Any) -> T | None:
@@ -100,10 +62,6 @@ def cpu_stats(total: list[dict[str, int]] | None) -> dict[str, int]:
         return {}
     names = {"cpu_time": "cpu.time", "user_time": "cpu.user", "system_time": "cpu.system"}
     return {key: total[0][name] for name, key in names.items() if name in total[0]}
-
-
-def _uuids(domains: list[Any]) -> set[str]:
-    return {dom.UUIDString() for dom in domains}
 
 
 def _split(items: list[Any], parts: int) -> list[list[Any]]:
@@ -140,10 +98,13 @@ class LifecycleCounter:
 
 
 class LibvirtSource:
-    def __init__(self, uri: str, parallel: int = 4) -> None:
-        self.xml_cache = XMLCache()
+    """The libvirt collector's reads, on the app's shared libvirt source."""
+
+    def __init__(self, shared: SharedLibvirt, parallel: int = 4) -> None:
+        self.shared = shared
         self.lifecycle = LifecycleCounter()
-        self.connection = Connection(uri, self.xml_cache.mark_dirty, self.lifecycle.record)
+        self.connection = shared.connection
+        self.connection.subscribe(lifecycle=self.lifecycle.record)
         self.parallel = parallel
         self._nowait = NOWAIT
         self._pool = DaemonThreadPool(parallel, "libvirt")
@@ -154,7 +115,7 @@ class LibvirtSource:
         loop = asyncio.get_running_loop()
         try:
             conn, host, domains, autostart, persistent = await loop.run_in_executor(
-                self._pool, self._inventory_with_retry
+                self._pool, self._inventory
             )
         except libvirt.libvirtError as exc:
             if str(exc) != self._unreachable:
@@ -173,25 +134,13 @@ class LibvirtSource:
             record.autostart = record.uuid in autostart
             record.persistent = record.uuid in persistent
         records.sort(key=lambda r: r.name)
-        self.xml_cache.retain({r.uuid for r in records})
         events = self.lifecycle.snapshot({r.name for r in records})
         return LibvirtSnapshot(up=True, host=host, domains=records, lifecycle_events=events)
 
-    def _inventory_with_retry(self) -> tuple[Any, HostInfo, list[Any], set[str], set[str]]:
-        try:
-            return self._inventory()
-        except libvirt.libvirtError as exc:
-            if not is_connection_error(exc):
-                raise
-            self.connection.drop()
-            return self._inventory()
-
-    def _inventory(self) -> tuple[Any, HostInfo, list[Any], set[str], set[str]]:
-        conn = self.connection.get()
-        domains = conn.listAllDomains(0)
-        autostart = _uuids(conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_AUTOSTART))
-        persistent = _uuids(conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_PERSISTENT))
-        return conn, self._host_info(conn), domains, autostart, persistent
+    def _inventory(self) -> tuple[Any, HostInfo, list[Any], frozenset[str], frozenset[str]]:
+        inventory = self.shared.inventory()
+        conn = inventory.conn
+        return conn, self._host_info(conn), inventory.domains, inventory.autostart, inventory.persistent
 
     def _host_info(self, conn: Any) -> HostInfo:
         model, mib, cpus, mhz, nodes, sockets, cores, threads = conn.getInfo()
@@ -244,9 +193,7 @@ class LibvirtSource:
         record = DomainRecord(name=dom.name(), uuid=uuid, stats=stats)
         state = int(stats.get("state.state", 0))
         dom_id = dom.ID() if state in ACTIVE_STATES else -1
-        record.xml = self.xml_cache.get(uuid, dom_id, stats)
-        if record.xml is None:
-            record.xml = self._read_xml(dom, uuid, dom_id)
+        record.xml = self.shared.domain_xml(dom, uuid, dom_id, stats)
         if state in ACTIVE_STATES:
             stats.update(cpu_stats(optional_call(dom.getCPUStats, True)))
             record.job = optional_call(dom.jobStats)
@@ -254,15 +201,5 @@ class LibvirtSource:
             record.disk_errors = optional_call(dom.diskErrors)
         return record
 
-    def _read_xml(self, dom: Any, uuid: str, dom_id: int) -> DomainXMLInfo | None:
-        try:
-            info = parse_domain_xml(dom.XMLDesc(0))
-        except ValueError as exc:
-            log.warning("unreadable domain XML", extra={"domain": dom.name(), "err": str(exc)})
-            return None
-        self.xml_cache.put(uuid, dom_id, info)
-        return info
-
     async def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
-        await self.connection.close()

@@ -5,7 +5,6 @@ file on disk still says what libvirt has defined (drift)."""
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,10 +13,13 @@ import libvirt
 
 from exporter.collector import CollectorError, SingleFlight, in_thread, register
 from exporter.collectors.config.files import ConfigFile, ConfigWatcher, domain_files, normalized_domain_xml
-from exporter.libvirt.connection import Connection, is_missing_domain
+from exporter.libvirt.connection import is_missing_domain
+from exporter.libvirt.shared import SharedLibvirt
 from exporter.metrics import Family, counter, gauge
 from exporter.options import Option
 from exporter.settings import Settings
+from exporter.shared import Shared
+from exporter.sysfs import read_file
 
 log = logging.getLogger(__name__)
 
@@ -58,21 +60,19 @@ class DriftChecker:
     """Compares `qemu/<name>.xml` with libvirt's inactive definition, again only when the
     file changed or libvirt reported an event for the domain (define, undefine, ...)."""
 
-    def __init__(self, uri: str) -> None:
-        self._events: Counter[str] = Counter()
-        self.connection = Connection(uri, lambda _uuid: None, self._lifecycle)
+    def __init__(self, libvirt_source: SharedLibvirt) -> None:
+        self._libvirt = libvirt_source
         self._cache: dict[str, tuple[tuple[Any, ...], bool | None]] = {}
 
-    def _lifecycle(self, domain: str, _event: int, _detail: int) -> None:
-        self._events[domain] += 1
-
     def check(self, directory: Path, files: dict[str, ConfigFile]) -> dict[str, bool]:
-        conn = self.connection.get()
+        inventory = self._libvirt.inventory()
+        conn = inventory.conn
         on_disk = domain_files(files)
-        defined = {dom.name() for dom in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_PERSISTENT)}
+        defined = inventory.persistent_names()
         drift = {name: True for name in defined - on_disk.keys()}
+        generation = self._libvirt.connection.generation
         for name, file in on_disk.items():
-            key = (file.signature, self._events[name], self.connection.generation, name in defined)
+            key = (file.signature, self._libvirt.lifecycle_events_of(name), generation, name in defined)
             cached = self._cache.get(name)
             if cached is None or cached[0] != key:
                 cached = (key, self._differs(conn, directory / file.path, name))
@@ -81,8 +81,6 @@ class DriftChecker:
                 drift[name] = cached[1]
         for gone in self._cache.keys() - on_disk.keys():
             del self._cache[gone]
-        for gone in self._events.keys() - on_disk.keys() - defined:
-            del self._events[gone]
         return drift
 
     @staticmethod
@@ -95,7 +93,7 @@ class DriftChecker:
                 return True
             raise
         try:
-            on_disk = path.read_bytes()
+            on_disk = read_file(path)
         except OSError:
             return None
         try:
@@ -107,9 +105,9 @@ class DriftChecker:
 class ConfigCollector:
     name = "config"
 
-    def __init__(self, directory: str, uri: str) -> None:
+    def __init__(self, directory: str, libvirt_source: SharedLibvirt) -> None:
         self._watcher = ConfigWatcher(Path(directory))
-        self._drift = DriftChecker(uri)
+        self._drift = DriftChecker(libvirt_source)
         self._libvirt_error = ""
         self._flight: SingleFlight[ConfigSnapshot] = in_thread(self._read)
 
@@ -137,7 +135,7 @@ class ConfigCollector:
         return config_families(snapshot)
 
     async def close(self) -> None:
-        await self._drift.connection.close()
+        return None  # the libvirt source is the app's, closed with it
 
 
 CONFIG_DIR = Option("libvirt.config-dir", "etc/libvirt", "libvirt's configuration directory to check.",
@@ -146,5 +144,5 @@ CONFIG_DIR = Option("libvirt.config-dir", "etc/libvirt", "libvirt's configuratio
 
 @register("config", default_enabled=True, options=[CONFIG_DIR],
           description="libvirt configuration files parse, change, and match libvirt's definitions")
-def create(settings: Settings) -> ConfigCollector:
-    return ConfigCollector(CONFIG_DIR.of(settings), settings.libvirt_uri)
+def create(settings: Settings, shared: Shared) -> ConfigCollector:
+    return ConfigCollector(CONFIG_DIR.of(settings), shared.libvirt)

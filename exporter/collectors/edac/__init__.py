@@ -7,6 +7,7 @@ from exporter.collector import SysfsCollector, register
 from exporter.collectors.edac.reader import Controller, read_edac
 from exporter.metrics import Family, counter, gauge
 from exporter.settings import Settings
+from exporter.shared import Shared
 
 
 def _pair(scope: str, labels: list[str]) -> tuple[Family, Family]:
@@ -66,5 +67,5 @@ class EdacCollector(SysfsCollector[list[Controller]]):
 
 @register("edac", default_enabled=True,
           description="EDAC memory controllers: correctable/uncorrectable ECC errors per DIMM")
-def create(settings: Settings) -> EdacCollector:
+def create(settings: Settings, _shared: Shared) -> EdacCollector:
     return EdacCollector(settings.path_sysfs, read_edac, edac_families)

@@ -10,6 +10,7 @@ from exporter.collector import ThreadedCollector, register
 from exporter.metrics import Family, counter, gauge, single
 from exporter.procfs import HostSample, read_host
 from exporter.settings import Settings
+from exporter.shared import Shared
 
 # /proc/meminfo row -> (metric suffix, help)
 MEMINFO = {
@@ -69,5 +70,5 @@ class HostCollector(ThreadedCollector[HostSample]):
 
 @register("host", default_enabled=True,
           description="host CPU time by mode, load, memory, swap, commit and PSI pressure")
-def create(settings: Settings) -> HostCollector:
+def create(settings: Settings, _shared: Shared) -> HostCollector:
     return HostCollector(settings.path_procfs)

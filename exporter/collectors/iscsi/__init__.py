@@ -23,6 +23,7 @@ from exporter.metrics import Family, counter, gauge
 from exporter.options import Option, duration
 from exporter.poller import Poller, first_wait
 from exporter.settings import Settings
+from exporter.shared import Shared
 from exporter.sysfs import SysfsReader
 
 S = ["sid", "target"]
@@ -175,5 +176,5 @@ TIMEOUT = Option("iscsiadm.timeout", 10.0, "Time one iscsiadm run may take befor
 
 @register("iscsi", default_enabled=True, options=[ISCSIADM, NODES_DIR, INTERVAL, TIMEOUT],
           description="open-iscsi sessions, connections, disks, expected logins; iscsiadm counters")
-def create(settings: Settings) -> IscsiCollector:
+def create(settings: Settings, _shared: Shared) -> IscsiCollector:
     return IscsiCollector(settings)

@@ -19,6 +19,7 @@ from exporter.options import Option
 from exporter.procfs import read_vmstat
 from exporter.qemu_pids import PidIndex, RunningDomains
 from exporter.settings import Settings
+from exporter.shared import Shared
 
 log = logging.getLogger(__name__)
 
@@ -177,5 +178,5 @@ KMSG_PATH = Option("path.kmsg", "/dev/kmsg", "The kernel log device to read new 
 @register("kernel", default_enabled=True, options=[KMSG_PATH],
           description="OOM kills (with the VM named), hardware, block I/O, iSCSI and KVM errors "
           "from the kernel log and /proc/vmstat")
-def create(settings: Settings) -> KernelCollector:
+def create(settings: Settings, _shared: Shared) -> KernelCollector:
     return KernelCollector(KMSG_PATH.of(settings), settings.path_procfs, settings.libvirt_run_dir)

@@ -9,6 +9,7 @@ from exporter.collector import ThreadedCollector, register
 from exporter.collectors.kvm.readiness import Readiness, read_readiness
 from exporter.metrics import Family, gauge
 from exporter.settings import Settings
+from exporter.shared import Shared
 
 
 def readiness_families(readiness: Readiness) -> list[Family]:
@@ -35,5 +36,5 @@ class KvmCollector(ThreadedCollector[Readiness]):
 
 @register("kvm", default_enabled=True,
           description="KVM readiness: /dev/kvm, KVM/vendor/tun/vhost/bridge modules, CPU flags, nesting")
-def create(settings: Settings) -> KvmCollector:
+def create(settings: Settings, _shared: Shared) -> KvmCollector:
     return KvmCollector(settings.path_rootfs, settings.path_sysfs, settings.path_procfs)

@@ -10,6 +10,7 @@ from exporter.libvirt.source import LibvirtSource
 from exporter.metrics import Family
 from exporter.options import Option, positive_int
 from exporter.settings import Settings
+from exporter.shared import Shared
 
 
 class LibvirtCollector:
@@ -39,5 +40,5 @@ PARALLEL_CALLS = Option("libvirt.parallel-calls", 4, "Bulk stats calls issued in
 
 @register("libvirt", default_enabled=True, options=[PARALLEL_CALLS],
           description="libvirt domains (state, CPU, memory, disks, vNICs, jobs) and host inventory")
-def create(settings: Settings) -> LibvirtCollector:
-    return LibvirtCollector(LibvirtSource(settings.libvirt_uri, PARALLEL_CALLS.of(settings)))
+def create(settings: Settings, shared: Shared) -> LibvirtCollector:
+    return LibvirtCollector(LibvirtSource(shared.libvirt, PARALLEL_CALLS.of(settings)))

@@ -10,6 +10,7 @@ from exporter.collector import SysfsCollector, register
 from exporter.collectors.mdraid.mdstat import MdArray, MdSysfs, parse_mdstat, read_md_sysfs
 from exporter.metrics import Family, gauge
 from exporter.settings import Settings
+from exporter.shared import Shared
 from exporter.sysfs import SysfsReader, read_text
 
 D = ["device"]
@@ -94,5 +95,5 @@ class MdraidCollector(SysfsCollector[MdSnapshot]):
 
 @register("mdraid", default_enabled=True,
           description="md software RAID arrays: state, disks, degraded, sync progress")
-def create(settings: Settings) -> MdraidCollector:
+def create(settings: Settings, _shared: Shared) -> MdraidCollector:
     return MdraidCollector(settings.path_sysfs, settings.path_procfs)

@@ -15,6 +15,7 @@ from exporter.collectors.network.procnet import NET_DEV_COLUMNS, SNMP_FIELDS, Pr
 from exporter.metrics import Family, counter, gauge
 from exporter.options import Option, regex
 from exporter.settings import Settings
+from exporter.shared import Shared
 from exporter.sysfs import SysfsReader
 
 UPLINK_EXCLUDED_KINDS = ("tap", "tun")  # VM and container ends; the rest carry traffic out
@@ -172,6 +173,6 @@ ETHTOOL = Option("network.ethtool", True, "Read broadcast counters from ethtool 
 
 @register("network", default_enabled=True, options=[DEVICE_INCLUDE, DEVICE_EXCLUDE, ETHTOOL],
           description="interfaces, bridges, bonds, ICMP/IP counters, softnet, conntrack, broadcasts")
-def create(settings: Settings) -> NetworkCollector:
+def create(settings: Settings, _shared: Shared) -> NetworkCollector:
     return NetworkCollector(settings.path_sysfs, settings.path_procfs, DEVICE_INCLUDE.of(settings),
                             DEVICE_EXCLUDE.of(settings), ETHTOOL.of(settings))

@@ -13,6 +13,7 @@ from exporter.metrics import Family, counter, gauge
 from exporter.options import Option, duration
 from exporter.poller import Poller, first_wait
 from exporter.settings import Settings
+from exporter.shared import Shared
 
 OVS_STATISTICS = ("rx_packets", "tx_packets", "rx_bytes", "tx_bytes", "rx_dropped", "tx_dropped",
                   "rx_errors", "tx_errors")
@@ -106,5 +107,5 @@ TIMEOUT = Option("ovs.timeout", 10.0, "Time one ovs-vsctl run may take before it
 
 @register("ovs", default_enabled=False, options=[VSCTL, DB, INTERVAL, TIMEOUT],
           description="Open vSwitch bridges, ports and interfaces via ovs-vsctl, in the background")
-def create(settings: Settings) -> OvsCollector:
+def create(settings: Settings, _shared: Shared) -> OvsCollector:
     return OvsCollector(settings)

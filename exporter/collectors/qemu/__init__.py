@@ -15,6 +15,7 @@ from exporter.metrics import Family, counter, gauge
 from exporter.options import Option
 from exporter.qemu_pids import RunningDomains
 from exporter.settings import Settings
+from exporter.shared import Shared
 
 log = logging.getLogger(__name__)
 
@@ -112,5 +113,5 @@ LOG_DIR = Option("qemu.log-dir", "var/log/libvirt/qemu", "Directory of QEMU's pe
 
 @register("qemu", default_enabled=True, options=[LOG_DIR],
           description="each domain's QEMU process (memory, CPU, fds, I/O, overhead) and its log errors")
-def create(settings: Settings) -> QemuCollector:
+def create(settings: Settings, _shared: Shared) -> QemuCollector:
     return QemuCollector(settings.libvirt_run_dir, LOG_DIR.of(settings), settings.path_procfs)

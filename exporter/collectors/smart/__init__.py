@@ -28,6 +28,7 @@ from exporter.metrics import Family, gauge
 from exporter.options import Option, duration, regex
 from exporter.poller import Poller, first_wait
 from exporter.settings import Settings
+from exporter.shared import Shared
 
 log = logging.getLogger(__name__)
 
@@ -160,5 +161,5 @@ DEVICE_EXCLUDE = Option("smartctl.device-exclude", "", "Leave out devices whose 
 @register("smart", default_enabled=True,
           options=[SMARTCTL, INTERVAL, TIMEOUT, NOCHECK, DEVICES, DEVICE_INCLUDE, DEVICE_EXCLUDE],
           description="SMART health of disks via smartctl --json, polled in the background")
-def create(settings: Settings) -> SmartCollector:
+def create(settings: Settings, _shared: Shared) -> SmartCollector:
     return SmartCollector(SmartPoller(settings))

@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import time
 import xml.etree.ElementTree as ET
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,12 +25,14 @@ from exporter.collectors.storage.images import (
     zfs_dataset_of,
 )
 from exporter.commands import CommandError
-from exporter.libvirt.connection import Connection, is_missing_domain
-from exporter.libvirt.domxml import parse_domain_xml
+from exporter.libvirt.connection import is_missing_domain
+from exporter.libvirt.domxml import DiskInfo
+from exporter.libvirt.shared import SharedLibvirt
 from exporter.metrics import Family, gauge
 from exporter.options import Option, duration
 from exporter.poller import Poller, first_wait
 from exporter.settings import Settings
+from exporter.shared import Shared
 from exporter.sysfs import read_text
 
 log = logging.getLogger(__name__)
@@ -71,36 +72,30 @@ class StorageSnapshot:
 
 
 class LibvirtStorage:
-    """Reads domains' disks, snapshots and pools. Domain XML is cached until libvirt reports
-    an event for the domain; libvirt has no snapshot events, so a domain's snapshot list is
-    re-read when an event arrives or after `snapshot_interval` (one call per domain per
-    interval, not per scrape); snapshot creation times never change and are kept."""
+    """Reads domains' disks, snapshots and pools from the app's libvirt source (its domain
+    inventory and XML cache, re-read on libvirt's events). libvirt has no snapshot events,
+    so a domain's snapshot list is re-read when an event arrives or after
+    `snapshot_interval` (one call per domain per interval, not per scrape); snapshot
+    creation times never change and are kept."""
 
-    def __init__(self, uri: str, procfs: Path, snapshot_interval: float = 60.0) -> None:
+    def __init__(self, libvirt_source: SharedLibvirt, procfs: Path, snapshot_interval: float = 60.0) -> None:
         self._snapshot_interval = snapshot_interval
-        self._events: Counter[str] = Counter()
-        self.connection = Connection(uri, self._event, None)
+        self._libvirt = libvirt_source
         self._procfs = procfs
-        self._xml: dict[str, tuple[tuple[int, int], list[Any]]] = {}
         self._snapshot_times: dict[tuple[str, str], float | None] = {}
         self._snapshot_lists: dict[str, tuple[float, int, tuple[int, float | None]]] = {}
 
-    def _event(self, uuid: str) -> None:
-        self._events[uuid] += 1
-
     def read(self) -> StorageSnapshot:
-        conn = self.connection.get()
+        inventory = self._libvirt.inventory()
         mounts = self._mounts()
         snapshot = StorageSnapshot()
         uuids = set()
-        running = conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)
-        active_uuids = {dom.UUIDString() for dom in running}
-        for dom in conn.listAllDomains(0):
+        for dom in inventory.domains:
             try:
                 uuid, name = dom.UUIDString(), dom.name()
-                active = uuid in active_uuids
+                active = uuid in inventory.active
                 uuids.add(uuid)
-                for disk in self._disks(dom, uuid):
+                for disk in self._disks(dom, uuid, active):
                     if disk.source_type not in ("file", "block") or not disk.source:
                         continue
                     present, readable = image_state(disk.source)
@@ -110,30 +105,26 @@ class LibvirtStorage:
             except libvirt.libvirtError as exc:
                 if not is_missing_domain(exc):
                     raise
-        for cache in (self._xml, self._snapshot_lists, self._events):
-            for gone in set(cache) - uuids:
-                del cache[gone]
+        for gone in set(self._snapshot_lists) - uuids:
+            del self._snapshot_lists[gone]
         for key in [k for k in self._snapshot_times if k[0] not in uuids]:
             del self._snapshot_times[key]
-        snapshot.pools = self._pools(conn)
+        snapshot.pools = self._pools(inventory.conn)
         return snapshot
 
-    def _disks(self, dom: Any, uuid: str) -> list[Any]:
-        key = (dom.ID(), self._events[uuid])
-        cached = self._xml.get(uuid)
-        if cached is None or cached[0] != key:
-            cached = (key, list(parse_domain_xml(dom.XMLDesc(0)).disks))
-            self._xml[uuid] = cached
-        return cached[1]
+    def _disks(self, dom: Any, uuid: str, active: bool) -> tuple[DiskInfo, ...]:
+        info = self._libvirt.domain_xml(dom, uuid, dom.ID() if active else -1)
+        return info.disks if info is not None else ()
 
     def _snapshots(self, dom: Any, uuid: str) -> tuple[int, float | None]:
         cached = self._snapshot_lists.get(uuid)
         now = time.monotonic()
         fresh = cached is not None and now - cached[0] < self._snapshot_interval
-        if cached is not None and fresh and cached[1] == self._events[uuid]:
+        events = self._libvirt.events_of(uuid)
+        if cached is not None and fresh and cached[1] == events:
             return cached[2]
         result = self._read_snapshots(dom, uuid)
-        self._snapshot_lists[uuid] = (now, self._events[uuid], result)
+        self._snapshot_lists[uuid] = (now, events, result)
         return result
 
     def _read_snapshots(self, dom: Any, uuid: str) -> tuple[int, float | None]:
@@ -272,8 +263,8 @@ def pool_families(snapshot: StorageSnapshot) -> list[Family]:
 class StorageCollector:
     name = "storage"
 
-    def __init__(self, settings: Settings) -> None:
-        self.source = LibvirtStorage(settings.libvirt_uri, Path(settings.path_procfs),
+    def __init__(self, settings: Settings, shared: Shared) -> None:
+        self.source = LibvirtStorage(shared.libvirt, Path(settings.path_procfs),
                                      SNAPSHOT_INTERVAL.of(settings))
         self._disks: list[Disk] = []
         self.checker = ImageChecker(settings, lambda: self._disks)
@@ -291,7 +282,6 @@ class StorageCollector:
 
     async def close(self) -> None:
         await self.checker.background.stop()
-        await self.source.connection.close()
 
 
 SNAPSHOT_INTERVAL = Option("libvirt.snapshot-interval", 60.0, "How often each domain's snapshot list "
@@ -306,5 +296,5 @@ CHECK_TIMEOUT = Option("qemu-img.check-timeout", 300.0, "Time one qemu-img check
 @register("storage", default_enabled=True,
           options=[SNAPSHOT_INTERVAL, QEMU_IMG, CHECK_INTERVAL, CHECK_TIMEOUT],
           description="domain disk images present/readable, qemu-img checks, snapshots, storage pools")
-def create(settings: Settings) -> StorageCollector:
-    return StorageCollector(settings)
+def create(settings: Settings, shared: Shared) -> StorageCollector:
+    return StorageCollector(settings, shared)

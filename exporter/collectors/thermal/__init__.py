@@ -7,6 +7,7 @@ from exporter.collector import SysfsCollector, register
 from exporter.collectors.thermal.reader import ThermalSnapshot, read_thermal
 from exporter.metrics import Family, counter, gauge
 from exporter.settings import Settings
+from exporter.shared import Shared
 
 CS = ("chip", "sensor")
 
@@ -106,5 +107,5 @@ class ThermalCollector(SysfsCollector[ThermalSnapshot]):
 
 @register("thermal", default_enabled=True,
           description="thermal zones and trip points, cooling devices, hwmon sensors, CPU throttling")
-def create(settings: Settings) -> ThermalCollector:
+def create(settings: Settings, _shared: Shared) -> ThermalCollector:
     return ThermalCollector(settings.path_sysfs, read_thermal, thermal_families)

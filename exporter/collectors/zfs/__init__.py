@@ -36,6 +36,7 @@ from exporter.metrics import Family, counter, gauge
 from exporter.options import Option, duration, regex
 from exporter.poller import Poller, first_wait
 from exporter.settings import Settings
+from exporter.shared import Shared
 
 P = ["pool"]
 V = ["pool", "vdev"]
@@ -283,5 +284,5 @@ SNAPSHOT_INCLUDE = Option("zfs.snapshot-dataset-include", "", "Only datasets mat
 
 @register("zfs", default_enabled=True, options=[ZPOOL, ZFS, INTERVAL, TIMEOUT, SNAPSHOT_INCLUDE],
           description="ZFS pools, vdevs, scrubs, properties, snapshots (background) and ARC/dataset kstats")
-def create(settings: Settings) -> ZfsCollector:
+def create(settings: Settings, _shared: Shared) -> ZfsCollector:
     return ZfsCollector(settings)
