@@ -213,7 +213,8 @@ class SysfsCollector(ThreadedCollector[T]):
 
 
 class SharedCollection:
-    """Concurrent scrapes share one in-flight collection; sequential ones never see a copy."""
+    """Concurrent scrapes of the same collectors share one in-flight collection; sequential
+    ones never see a copy."""
 
     def __init__(self, collectors: list[Collector], timeout: float,
                  on_collection: Callable[[], None] | None = None) -> None:
@@ -221,19 +222,21 @@ class SharedCollection:
         self.timeout = timeout
         self._on_collection = on_collection  # e.g. a new libvirt inventory per collection
         self.last: dict[str, Outcome] = {}
-        self._inflight: asyncio.Task[list[Outcome]] | None = None
+        self._inflight: dict[frozenset[str], asyncio.Task[list[Outcome]]] = {}
 
-    async def collect(self) -> list[Outcome]:
-        if self._inflight is None or self._inflight.done():
-            self._inflight = asyncio.ensure_future(self._collect_all())
-        return await asyncio.shield(self._inflight)
+    async def collect(self, names: frozenset[str] | None = None) -> list[Outcome]:
+        """Run every collector, or only those `names` (node_exporter's `collect[]`)."""
+        chosen = [c for c in self.collectors if names is None or c.name in names]
+        key = frozenset(c.name for c in chosen)
+        task = self._inflight.get(key)
+        if task is None or task.done():
+            task = self._inflight[key] = asyncio.ensure_future(self._collect_all(chosen))
+        return await asyncio.shield(task)
 
-    async def _collect_all(self) -> list[Outcome]:
+    async def _collect_all(self, collectors: list[Collector]) -> list[Outcome]:
         if self._on_collection is not None:
             self._on_collection()
-        outcomes = await asyncio.gather(
-            *(run_collector(collector, self.timeout) for collector in self.collectors)
-        )
+        outcomes = await asyncio.gather(*(run_collector(collector, self.timeout) for collector in collectors))
         for outcome in outcomes:
             _log_change(self.last.get(outcome.name), outcome)
             self.last[outcome.name] = outcome

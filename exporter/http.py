@@ -53,8 +53,23 @@ def encode_metrics(families: list[Family], openmetrics: bool, use_gzip: bool) ->
     return gzip.compress(body, compresslevel=1) if use_gzip else body
 
 
+def chosen_collectors(request: web.Request, enabled: set[str]) -> frozenset[str] | None:
+    """node_exporter's URL parameters: `collect[]=NAME` (repeatable) scrapes only those
+    collectors, `exclude[]=NAME` leaves those out; a name that is not enabled is a 400."""
+    include, exclude = request.query.getall("collect[]", []), request.query.getall("exclude[]", [])
+    if not include and not exclude:
+        return None
+    unknown = sorted((set(include) | set(exclude)) - enabled)
+    if unknown:
+        raise web.HTTPBadRequest(text=f"not an enabled collector: {', '.join(unknown)} "
+                                      f"(enabled: {', '.join(sorted(enabled))})\n")
+    return frozenset(include or enabled) - set(exclude)
+
+
 async def metrics_handler(request: web.Request) -> web.Response:
-    outcomes = await request.app[COLLECTION].collect()
+    collection = request.app[COLLECTION]
+    names = chosen_collectors(request, {c.name for c in collection.collectors})
+    outcomes = await collection.collect(names)
     families = [build_info(), *outcome_families(outcomes)]
     for outcome in outcomes:
         families.extend(outcome.families)

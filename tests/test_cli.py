@@ -87,6 +87,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
         (["--libvirt.parallel-calls=0"], "must be a whole number >= 1"),
         (["--smartctl.device-include=("], "not a regular expression: '('"),
         (["--zfs.interval=often"], "not a duration: 'often'"),
+        (["--libvirt.stats-groups=block,disk"], "not a stats group: disk (choose from balloon"),
     ],
 )
 def test_bad_flags_exit_2_with_one_line(args: list[str], expected: str) -> None:

@@ -97,6 +97,24 @@ async def test_concurrent_scrapes_share_one_collection(aiohttp_client: Any) -> N
     assert "kvm_slow_runs 2" in await (await client.get("/metrics")).text()
 
 
+async def test_collect_parameter_scrapes_a_subset(aiohttp_client: Any) -> None:
+    """node_exporter's `collect[]`/`exclude[]`: e.g. a 5 s scrape of libvirt alone beside a
+    60 s scrape of everything."""
+    fast, slow = CountingCollector("fast"), CountingCollector("slow")
+    client = await aiohttp_client(create_app(settings(), [fast, slow]))
+    only_fast = await (await client.get("/metrics?collect[]=fast")).text()
+    assert "kvm_fast_runs 1" in only_fast and "kvm_slow_runs" not in only_fast
+    assert 'collector="slow"' not in only_fast
+    assert (fast.runs, slow.runs) == (1, 0)
+    without_fast = await (await client.get("/metrics?exclude[]=fast")).text()
+    assert "kvm_slow_runs 1" in without_fast and "kvm_fast_runs" not in without_fast
+    both = await (await client.get("/metrics?collect[]=fast&collect[]=slow")).text()
+    assert "kvm_fast_runs 2" in both and "kvm_slow_runs 2" in both
+    wrong = await client.get("/metrics?collect[]=nonesuch")
+    assert wrong.status == 400
+    assert "not an enabled collector: nonesuch (enabled: fast, slow)" in await wrong.text()
+
+
 async def test_openmetrics_and_gzip_negotiation(aiohttp_client: Any) -> None:
     client = await aiohttp_client(create_app(settings(), [CountingCollector("c")]))
     response = await client.get("/metrics", headers={

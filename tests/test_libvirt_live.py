@@ -231,3 +231,22 @@ def test_one_libvirt_connection_serves_every_collector(domains: Domains) -> None
     assert get(samples, "kvm_domain_config_drift", domain=dom.name()) == 0
     assert series(samples, "kvm_domain_disk_image_present", domain=dom.name())
     assert clients == 1
+
+
+async def test_stats_groups_and_domain_filters_bound_the_work(aiohttp_client: Any, domains: Domains) -> None:
+    """Operator controls for big hosts: `--libvirt.stats-groups` reads only the groups named,
+    `--libvirt.domain-include/-exclude` only the domains named."""
+    keep, skip = domains.create("keep"), domains.create("skip")
+    options = {"libvirt.stats-groups": ("cpu",), "libvirt.domain-exclude": "-skip-"}
+    client = await aiohttp_client(create_app(app_settings(options=options)))
+    _, samples = await scrape(client)
+    assert get(samples, "kvm_domain_cpu_seconds_total", domain=keep.name()) > 0
+    assert get(samples, "kvm_domain_state_info", domain=keep.name(), state="running", reason="booted") == 1
+    assert series(samples, "kvm_domain_block_read_bytes_total", domain=keep.name()) == []
+    assert series(samples, "kvm_domain_vcpu_seconds_total", domain=keep.name()) == []
+    assert series(samples, "kvm_domain_memory_rss_bytes", domain=keep.name()) == []
+    assert series(samples, "kvm_domain_info", domain=skip.name()) == []
+    everything = await aiohttp_client(create_app(app_settings()))
+    _, full = await scrape(everything)
+    assert series(full, "kvm_domain_block_read_bytes_total", domain=keep.name())
+    assert series(full, "kvm_domain_info", domain=skip.name())

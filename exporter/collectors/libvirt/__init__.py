@@ -3,12 +3,15 @@ CPU, memory, disks, vNICs, jobs; host and inventory."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+
 from exporter.collector import CollectorError, SingleFlight, register
 from exporter.collectors.libvirt.families import build_families
 from exporter.libvirt.snapshot import LibvirtSnapshot
-from exporter.libvirt.source import LibvirtSource
+from exporter.libvirt.source import STATS_GROUPS, LibvirtSource, parse_stats_groups
 from exporter.metrics import Family
-from exporter.options import Option, positive_int
+from exporter.options import Option, positive_int, regex
 from exporter.settings import Settings
 from exporter.shared import Shared
 
@@ -36,9 +39,26 @@ class LibvirtCollector:
 
 PARALLEL_CALLS = Option("libvirt.parallel-calls", 4, "Bulk stats calls issued in parallel, each on a "
                         "share of the domains.", parse=positive_int)
+STATS_GROUPS_OPTION = Option("libvirt.stats-groups", STATS_GROUPS, "Stats groups to read, a comma list "
+                             f"of {', '.join(STATS_GROUPS)} (state is always read).",
+                             parse=parse_stats_groups, shown=",".join(STATS_GROUPS))
+DOMAIN_INCLUDE = Option("libvirt.domain-include", "", "Only domains whose name matches this regular "
+                        "expression get per-domain series.", parse=regex)
+DOMAIN_EXCLUDE = Option("libvirt.domain-exclude", "", "Domains whose name matches this regular "
+                        "expression get no per-domain series.", parse=regex)
 
 
-@register("libvirt", default_enabled=True, options=[PARALLEL_CALLS],
+def domain_filter(settings: Settings) -> Callable[[str], bool]:
+    include, exclude = DOMAIN_INCLUDE.of(settings), DOMAIN_EXCLUDE.of(settings)
+    included = re.compile(include).search if include else None
+    excluded = re.compile(exclude).search if exclude else None
+    return lambda name: (included is None or bool(included(name))) and not (excluded and excluded(name))
+
+
+@register("libvirt", default_enabled=True,
+          options=[PARALLEL_CALLS, STATS_GROUPS_OPTION, DOMAIN_INCLUDE, DOMAIN_EXCLUDE],
           description="libvirt domains (state, CPU, memory, disks, vNICs, jobs) and host inventory")
 def create(settings: Settings, shared: Shared) -> LibvirtCollector:
-    return LibvirtCollector(LibvirtSource(shared.libvirt, PARALLEL_CALLS.of(settings)))
+    source = LibvirtSource(shared.libvirt, PARALLEL_CALLS.of(settings), STATS_GROUPS_OPTION.of(settings),
+                           domain_filter(settings))
+    return LibvirtCollector(source)
