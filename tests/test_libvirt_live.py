@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import libvirt
+import psutil
 import pytest
 from conftest import QEMU_URI, Domains
 from support.guests import DISK_IO
 from support.promtool import check_metrics
-from support.scrape import Samples, exporter, get, only, parse_samples, series
+from support.scrape import Samples, exporter, get, only, parse_samples, series, wait_until
 
 from exporter.collectors.libvirt import LibvirtCollector
 from exporter.http import create_app
@@ -250,3 +251,59 @@ async def test_stats_groups_and_domain_filters_bound_the_work(aiohttp_client: An
     _, full = await scrape(everything)
     assert series(full, "kvm_domain_block_read_bytes_total", domain=keep.name())
     assert series(full, "kvm_domain_info", domain=skip.name())
+
+
+def busy_libvirtd_workers() -> int:
+    info = subprocess.run(["virt-admin", "srv-threadpool-info", "libvirtd"], capture_output=True,
+                          text=True, check=True).stdout
+    values = dict(re.findall(r"^\s*(\w+)\s*:\s*(\d+)", info, re.M))
+    return int(values["nWorkers"]) - int(values["freeWorkers"])
+
+
+def domain_series(samples: Samples, domain: str) -> set[str]:
+    """The domain's stats families (its error counter appears with its first error)."""
+    return {name for name, labels in samples
+            if ("domain", domain) in labels and name != "kvm_domain_scrape_errors_total"}
+
+
+def test_a_hung_domain_costs_only_itself(domains: Domains) -> None:
+    """A domain whose QEMU is stopped (SIGSTOP: its monitor never answers, as in D-state I/O on
+    dead storage) while another shares its bulk call, for 50 scrapes: every scrape answers
+    in time, the healthy domain stays complete and fresh, the hung one is served from its last
+    known stats and marked stale; the exporter's threads and libvirtd's busy workers stay
+    bounded; after SIGCONT the domain is fresh again."""
+    sick, well = domains.create("sick"), domains.create("well")
+    timeout = 3.0
+    flags = (*only("libvirt"), f"--collector.timeout={timeout:g}s", "--libvirt.parallel-calls=1")
+    with exporter(*flags) as running:
+        before = running.scrape()
+        expected = domain_series(before, well.name())
+        pid = int(Path(f"/run/libvirt/qemu/{sick.name()}.pid").read_text())
+        exporter_process = psutil.Process(running.process.pid)
+        took, threads, workers = [], [], []
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            for scrape_number in range(50):
+                start = time.monotonic()
+                samples = running.scrape()
+                took.append(time.monotonic() - start)
+                threads.append(exporter_process.num_threads())
+                workers.append(busy_libvirtd_workers())
+                assert get(samples, "kvm_scrape_collector_success", collector="libvirt") == 1
+                assert domain_series(samples, well.name()) == expected  # complete, every scrape
+                if scrape_number >= 1:  # the first may wait on the call that found the hang
+                    assert get(samples, "kvm_domain_stats_stale", domain=well.name()) == 0
+                    assert get(samples, "kvm_domain_stats_stale", domain=sick.name()) == 1
+            reasons = {labels["reason"] for labels in series(samples, "kvm_domain_scrape_errors_total",
+                                                             domain=sick.name())}
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        recovered = wait_until(running.scrape,
+                               lambda s: get(s, "kvm_domain_stats_stale", domain=sick.name()) == 0)
+    assert get(recovered, "kvm_domain_stats_stale", domain=sick.name()) == 0
+    assert "monitor_busy" in reasons, reasons
+    assert max(took) < timeout + 1, took
+    # the stuck call's thread, the retired connection's, pool workers started lazily: a few once,
+    # never one per scrape (50 scrapes would leave 50)
+    assert max(threads) <= threads[0] + 5, threads
+    assert max(workers) <= 2, workers  # libvirtd: the one call stuck in the hung QEMU

@@ -6,7 +6,9 @@ Faults: domain_failure, overcommit.
 from __future__ import annotations
 
 import json
+from typing import Any
 
+import libvirt
 import pytest
 from support.domstats_fixtures import (
     HOST,
@@ -20,7 +22,9 @@ from support.scrape import Samples, parse_samples
 
 from exporter.collectors.libvirt.families import build_families
 from exporter.libvirt.domxml import parse_domain_xml
+from exporter.libvirt.shared import SharedLibvirt
 from exporter.libvirt.snapshot import DomainRecord, LibvirtSnapshot
+from exporter.libvirt.source import LibvirtSource
 from exporter.libvirt.states import reason_name, state_name
 from exporter.metrics import render
 
@@ -159,3 +163,51 @@ def test_domain_xml_parser() -> None:
 def test_domain_xml_parser_rejects_garbage(text: str) -> None:
     with pytest.raises(ValueError):
         parse_domain_xml(text)
+
+
+class _StateChangeLockTimeout(libvirt.libvirtError):
+    def __init__(self) -> None:
+        Exception.__init__(self, "cannot acquire state change lock")
+
+    def get_error_code(self) -> int:
+        return int(libvirt.VIR_ERR_OPERATION_TIMEOUT)
+
+
+class _FakeDomain:
+    def __init__(self, name: str, fail: bool) -> None:
+        self._name, self._fail = name, fail
+
+    def name(self) -> str:
+        return self._name
+
+    def UUIDString(self) -> str:
+        return f"uuid-{self._name}"
+
+    def ID(self) -> int:
+        return 1
+
+    def XMLDesc(self, _flags: int) -> str:
+        return f"<domain type='kvm'><name>{self._name}</name></domain>"
+
+    def getCPUStats(self, _total: bool) -> list[dict[str, int]]:
+        if self._fail:
+            raise _StateChangeLockTimeout()
+        return [{"cpu_time": 5}]
+
+    def jobStats(self) -> dict[str, int]:
+        return {"type": 0}
+
+
+class _FakeConn:
+    def domainListGetStats(self, domains: list[Any], _groups: int, _flags: int) -> list[Any]:
+        return [(dom, {"state.state": 1, "state.reason": 1}) for dom in domains]
+
+
+def test_one_domains_libvirt_error_costs_that_domain_only() -> None:
+    """A per-domain call failing with anything but "no such domain" (here the state change
+    lock timing out, as during a long job) marks that domain; the share's others are fresh."""
+    source = LibvirtSource(SharedLibvirt("test:///default"))
+    records = source._domain_share(_FakeConn(), [_FakeDomain("ok", False), _FakeDomain("locked", True)])
+    by_name = {r.name: r for r in records}
+    assert by_name["ok"].stale == "" and by_name["ok"].stats["cpu.time"] == 5
+    assert by_name["locked"].stale == "operation_timeout"

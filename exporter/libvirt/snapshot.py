@@ -18,6 +18,7 @@ class DomainRecord:
     xml: DomainXMLInfo | None = None
     job: dict[str, Any] | None = None
     disk_errors: dict[str, int] | None = None
+    stale: str = ""  # why this record is the last known one, not fresh ("": fresh)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,8 @@ class LibvirtSnapshot:
     error: str = ""
     # (domain, event, detail) -> count of libvirt lifecycle events since the exporter started
     lifecycle_events: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    # (domain, reason) -> per-domain failures since the exporter started (timeout, busy, error codes)
+    domain_errors: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 def version_string(packed: int) -> str:

@@ -13,6 +13,8 @@ hot-plugged or announced by a libvirt event.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import logging
 import threading
 import time
@@ -22,7 +24,7 @@ from typing import Any, TypeVar
 import libvirt
 
 from exporter.libvirt.capabilities import kvm_usable
-from exporter.libvirt.connection import is_missing_domain
+from exporter.libvirt.connection import error_reason, is_connection_error, is_missing_domain
 from exporter.libvirt.shared import XML_MAX_AGE, SharedLibvirt
 from exporter.libvirt.snapshot import DomainRecord, HostInfo, LibvirtSnapshot, version_string
 from exporter.libvirt.states import ACTIVE_STATES, PAUSED, event_detail_name, event_name
@@ -82,6 +84,38 @@ def cpu_stats(total: list[dict[str, int]] | None) -> dict[str, int]:
     return {key: total[0][name] for name, key in names.items() if name in total[0]}
 
 
+CONTROL_TROUBLE = {
+    libvirt.VIR_DOMAIN_CONTROL_JOB: "job",
+    libvirt.VIR_DOMAIN_CONTROL_OCCUPIED: "monitor_busy",
+    libvirt.VIR_DOMAIN_CONTROL_ERROR: "monitor_error",
+}
+
+
+def _troubles(domains: list[Any]) -> dict[str, str]:
+    """uuid -> why the domain cannot answer in full now, for those that cannot, from
+    virDomainGetControlInfo, which takes no job and asks QEMU nothing."""
+    found = {}
+    for dom in domains:
+        with contextlib.suppress(libvirt.libvirtError):  # gone: the inventory will say so
+            reason = CONTROL_TROUBLE.get(dom.controlInfo()[0], "")
+            if reason:
+                found[dom.UUIDString()] = reason
+    return found
+
+
+def _partial_records(domains: list[Any], reasons: dict[str, str]) -> list[DomainRecord]:
+    """What job-free calls tell of domains whose monitor is occupied: state and cgroup CPU
+    times (the rest comes from their last known record)."""
+    records = []
+    for dom in domains:
+        with contextlib.suppress(libvirt.libvirtError):
+            state, reason = dom.state()
+            stats = {"state.state": state, "state.reason": reason}
+            stats.update(cpu_stats(optional_call(dom.getCPUStats, True)))
+            records.append(DomainRecord(dom.name(), dom.UUIDString(), stats, stale=reasons[dom.UUIDString()]))
+    return records
+
+
 def _split(items: list[Any], parts: int) -> list[list[Any]]:
     return [chunk for chunk in (items[i::parts] for i in range(parts)) if chunk]
 
@@ -119,7 +153,7 @@ class LibvirtSource:
     """The libvirt collector's reads, on the app's shared libvirt source."""
 
     def __init__(self, shared: SharedLibvirt, parallel: int = 4, groups: tuple[str, ...] = STATS_GROUPS,
-                 wanted: Callable[[str], bool] = lambda _name: True) -> None:
+                 wanted: Callable[[str], bool] = lambda _name: True, budget: float = 5.0) -> None:
         self.shared = shared
         self._groups = frozenset(groups)
         self._bulk_flags = bulk_flags(groups)
@@ -129,7 +163,12 @@ class LibvirtSource:
         self.connection.subscribe(lifecycle=self.lifecycle.record)
         self.parallel = parallel
         self._nowait = NOWAIT
-        self._pool = DaemonThreadPool(parallel, "libvirt")
+        # A domain whose QEMU hangs holds one stuck call (one thread) until it answers again.
+        self._pool = DaemonThreadPool(parallel + 16, "libvirt")
+        self._budget = budget
+        self._outstanding: dict[str, asyncio.Future[list[DomainRecord]]] = {}  # uuid -> its last call
+        self._last: dict[str, DomainRecord] = {}  # uuid -> last fresh record
+        self._domain_errors: dict[tuple[str, str], int] = {}
         self._unreachable = ""  # the error last logged, so an outage is logged once
         self._kvm_usable: tuple[float, int, bool | None] | None = None  # (read at, generation, value)
 
@@ -147,17 +186,72 @@ class LibvirtSource:
         if self._unreachable:
             log.info("libvirt reachable again", extra={"uri": self.connection.uri})
             self._unreachable = ""
-        shares = _split(domains, self.parallel)
-        results = await asyncio.gather(
-            *(loop.run_in_executor(self._pool, self._domain_share, conn, share) for share in shares)
-        )
-        records = [record for share in results for record in share]
+        records = await self._domain_records(loop, conn, domains)
         for record in records:
             record.autostart = record.uuid in autostart
             record.persistent = record.uuid in persistent
         records.sort(key=lambda r: r.name)
         events = self.lifecycle.snapshot({r.name for r in records})
-        return LibvirtSnapshot(up=True, host=host, domains=records, lifecycle_events=events)
+        return LibvirtSnapshot(up=True, host=host, domains=records, lifecycle_events=events,
+                               domain_errors=dict(self._domain_errors))
+
+    async def _domain_records(self, loop: asyncio.AbstractEventLoop, conn: Any,
+                              domains: list[Any]) -> list[DomainRecord]:
+        """Fresh records where libvirt answers within the budget; for a domain whose calls are
+        stuck or failed, the last known record, marked stale with the reason. A domain still
+        inside an earlier call is a suspect: `virDomainGetControlInfo` (no job, nothing asked of
+        QEMU) tells whether its monitor is still occupied; if so only job-free calls are made
+        for it (state, cgroup CPU times), never another call that would wait on its monitor,
+        so one hung QEMU holds one call and costs the other domains nothing."""
+        busy = {uuid for uuid, call in self._outstanding.items() if not call.done()}
+        suspects = [dom for dom in domains if dom.UUIDString() in busy]
+        troubled = await loop.run_in_executor(self._pool, _troubles, suspects) if suspects else {}
+        healthy = [dom for dom in domains if dom.UUIDString() not in troubled]
+        calls = {loop.run_in_executor(self._pool, self._domain_share, conn, group): group
+                 for group in _split(healthy, self.parallel)}
+        for call, group in calls.items():
+            for dom in group:
+                self._outstanding[dom.UUIDString()] = call
+        sick = [dom for dom in domains if dom.UUIDString() in troubled]
+        partial = loop.run_in_executor(self._pool, _partial_records, sick, troubled) if sick else None
+        waiting = [*calls, *([partial] if partial is not None else [])]
+        done, late = await asyncio.wait(waiting, timeout=self._budget) if waiting else (set(), set())
+        if late:  # a call is stuck in a hung QEMU: later calls go over a fresh connection
+            self.connection.retire()
+        fresh: dict[str, DomainRecord] = {}
+        failed: dict[str, str] = {}
+        for call in done:
+            error = call.exception()
+            if error is None:
+                fresh.update((record.uuid, record) for record in call.result())
+            elif isinstance(error, libvirt.libvirtError) and not is_connection_error(error):
+                failed.update((dom.UUIDString(), error_reason(error)) for dom in calls.get(call, sick))
+            else:
+                raise error
+        for uuid in set(self._outstanding) - {dom.UUIDString() for dom in domains}:
+            del self._outstanding[uuid]
+        records = (self._fresh_or_last(dom.UUIDString(), fresh, failed) for dom in domains)
+        return [record for record in records if record is not None]
+
+    def _fresh_or_last(self, uuid: str, fresh: dict[str, DomainRecord],
+                       failed: dict[str, str]) -> DomainRecord | None:
+        record = fresh.get(uuid)
+        if record is not None and not record.stale:
+            self._last[uuid] = record
+            return record
+        reason = record.stale if record is not None else failed.get(uuid, "timeout")
+        last = self._last.get(uuid)
+        if last is None:  # nothing better known: the partial answer (or nothing), marked
+            if record is not None:
+                self._count_error(record.name, reason)
+            return dataclasses.replace(record, stale=reason) if record is not None else None
+        self._count_error(last.name, reason)
+        stats = {**last.stats, **(record.stats if record is not None else {})}
+        return dataclasses.replace(last, stats=stats, stale=reason)
+
+    def _count_error(self, domain: str, reason: str) -> None:
+        key = (domain, reason)
+        self._domain_errors[key] = self._domain_errors.get(key, 0) + 1
 
     def _inventory(self) -> tuple[Any, HostInfo, list[Any], frozenset[str], frozenset[str]]:
         inventory = self.shared.inventory()
@@ -192,14 +286,18 @@ class LibvirtSource:
         return cached[2]
 
     def _domain_share(self, conn: Any, domains: list[Any]) -> list[DomainRecord]:
+        """One bulk call for `domains`, then the per-domain calls each needs. An error of one
+        domain's calls costs that domain (a record marked with the error), not the share."""
         records = []
         for dom, stats in self._bulk_stats(conn, domains):
             try:
                 records.append(self._record(dom, stats))
             except libvirt.libvirtError as exc:
-                if not is_missing_domain(exc):
+                if is_missing_domain(exc):
+                    continue  # gone between the bulk call and ours: skip it
+                if is_connection_error(exc):
                     raise
-                # The domain went away between the bulk call and ours: skip it.
+                records.append(DomainRecord(dom.name(), dom.UUIDString(), stats, stale=error_reason(exc)))
         return records
 
     def _bulk_stats(self, conn: Any, domains: list[Any]) -> list[tuple[Any, dict[str, Any]]]:

@@ -7,22 +7,26 @@ so that adding a field is one line and every metric's help text sits in one plac
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from exporter.libvirt.snapshot import DomainRecord, HostInfo, LibvirtSnapshot
+from exporter.collectors.libvirt.inventory import (
+    host_families,
+    inventory_families,
+    lifecycle_family,
+    staleness_families,
+)
+from exporter.libvirt.snapshot import DomainRecord, LibvirtSnapshot
 from exporter.libvirt.states import (
     ACTIVE_STATES,
-    STATES,
     disk_error_name,
     job_operation_name,
     job_type_name,
     reason_name,
     state_name,
 )
-from exporter.metrics import Family, counter, gauge, single
+from exporter.metrics import Family, counter, gauge
 
 # A field's scale to base units: multiply by `scale` when >= 1, else divide by its inverse
 # (dividing 2348200000 by 1e9 gives 2.3482; multiplying by 1e-9 gives 2.3482000000000003).
@@ -175,61 +179,13 @@ def build_families(snapshot: LibvirtSnapshot) -> list[Family]:
     up.add((), 1 if snapshot.up else 0)
     families = [up]
     if snapshot.host is not None:
-        families.extend(_host_families(snapshot.host))
+        families.extend(host_families(snapshot.host))
     if snapshot.up:
         families.extend(_domain_families(snapshot.domains))
-        families.extend(_inventory_families(snapshot.domains))
-        families.append(_lifecycle_family(snapshot.lifecycle_events))
+        families.extend(inventory_families(snapshot.domains))
+        families.append(lifecycle_family(snapshot.lifecycle_events))
+        families.extend(staleness_families(snapshot))
     return [f for f in families if f.rows or f is up]
-
-
-def _host_families(host: HostInfo) -> Iterable[Family]:
-    info = gauge("libvirt_info", "Versions of libvirt and the hypervisor, as labels.",
-                 ["libvirt_version", "hypervisor", "hypervisor_version"])
-    info.add((host.libvirt_version, host.hypervisor, host.hypervisor_version), 1)
-    node = gauge("host_info", "Host CPU model and topology as libvirt reports them.",
-                 ["model", "mhz", "numa_nodes", "sockets", "cores", "threads"])
-    node.add((host.model, str(host.mhz), str(host.numa_nodes), str(host.sockets),
-              str(host.cores), str(host.threads)), 1)
-    cpus = gauge("host_cpus", "Logical CPUs of the host available to guests.")
-    cpus.add((), host.cpus)
-    memory = gauge("host_memory_bytes", "Memory of the host, in bytes.")
-    memory.add((), host.memory_bytes)
-    families = [info, node, cpus, memory]
-    if host.kvm_usable is not None:
-        usable = gauge("libvirt_kvm_usable", "Whether libvirt's capabilities offer KVM domains for "
-                       "the host architecture (1) or only emulation (0).")
-        families.append(single(usable, 1 if host.kvm_usable else 0))
-    if host.free_memory_bytes is not None:
-        free = gauge("host_memory_free_bytes", "Free memory of the host as libvirt sees it, in bytes.")
-        free.add((), host.free_memory_bytes)
-        families.append(free)
-    return families
-
-
-def _lifecycle_family(events: dict[tuple[str, str, str], int]) -> Family:
-    family = counter("domain_lifecycle_events", "libvirt lifecycle events of the domain since the "
-                     "exporter started (e.g. event=stopped detail=crashed, event=suspended "
-                     "detail=ioerror, event=crashed detail=panicked).", ["domain", "event", "detail"])
-    for key, count in sorted(events.items()):
-        family.add(key, count)
-    return family
-
-
-def _inventory_families(domains: list[DomainRecord]) -> Iterable[Family]:
-    by_state = Counter(int(d.stats.get("state.state", 0)) for d in domains)
-    count = gauge("domains", "Domains defined or running on the host, by state.", ["state"])
-    for code, name in enumerate(STATES):
-        count.add((name,), by_state.get(code, 0))
-    vcpus = gauge("host_allocated_vcpus", "vCPUs allocated to domains, summed; scope=active "
-                  "counts running/paused domains, scope=defined counts every domain.", ["scope"])
-    memory = gauge("host_allocated_memory_bytes", "Maximum memory of domains, summed, in bytes; "
-                   "scope=active counts running/paused domains, scope=defined every domain.", ["scope"])
-    active = [d for d in domains if int(d.stats.get("state.state", 0)) in ACTIVE_STATES]
-    for scope, members in (("active", active), ("defined", domains)):
-        vcpus.add((scope,), sum(int(d.stats.get("vcpu.current", 0)) for d in members))
-        memory.add((scope,), sum(int(d.stats.get("balloon.maximum", 0)) for d in members) * KIB)
-    return [count, vcpus, memory]
 
 
 class _DomainFamilies:
