@@ -10,6 +10,7 @@ from typing import Any
 
 import libvirt
 import pytest
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
 from support.domstats_fixtures import (
     HOST,
     LIBVIRT_FIXTURES,
@@ -18,7 +19,7 @@ from support.domstats_fixtures import (
     recorded_domains,
 )
 from support.promtool import check_metrics
-from support.scrape import Samples, parse_samples
+from support.scrape import Samples, parse_samples, series
 
 from exporter.collectors.libvirt.families import build_families
 from exporter.libvirt.domxml import parse_domain_xml
@@ -211,3 +212,20 @@ def test_one_domains_libvirt_error_costs_that_domain_only() -> None:
     by_name = {r.name: r for r in records}
     assert by_name["ok"].stale == "" and by_name["ok"].stats["cpu.time"] == 5
     assert by_name["locked"].stale == "operation_timeout"
+
+
+def test_duplicate_series_are_impossible_by_construction() -> None:
+    """SR-IOV hostdev vNICs report no name, or the same one (Tinkoff/libvirt-exporter issue 35):
+    every series still has a label set of its own, in both exposition formats."""
+    stats = {"state.state": 1, "state.reason": 1, "net.count": 4, "block.count": 2,
+             **{f"net.{i}.{k}": v for i, name in enumerate(["", "", "tap0", "tap0"])
+                for k, v in (("name", name), ("rx.bytes", 10 + i))},
+             **{f"block.{i}.{k}": v for i in range(2) for k, v in (("name", "vda"), ("rd.bytes", 7))}}
+    snapshot = LibvirtSnapshot(True, HOST, [DomainRecord("d", "u", stats)])
+    text = render(build_families(snapshot))
+    lines = [line for line in text.splitlines() if not line.startswith("#")]
+    assert len(lines) == len({line.rsplit(" ", 1)[0] for line in lines})
+    targets = {s["target"] for s in series(parse_samples(text), "kvm_domain_interface_receive_bytes_total")}
+    assert targets == {"#0", "#1", "tap0", "tap0#3"}
+    families = list(text_string_to_metric_families(render(build_families(snapshot), openmetrics=True)))
+    assert {f.name for f in families} >= {"kvm_domain_interface_receive_bytes", "kvm_domain_block_read_bytes"}

@@ -322,12 +322,24 @@ def _add_indexed(
     labels: dict[str, str],
     groups: dict[str, dict[str, Any]],
 ) -> None:
+    seen: set[str] = set()
     for index in sorted(groups, key=int):
-        key = (domain, labels[index])
+        key = (domain, _distinct_target(labels.get(index, ""), index, seen))
         for sub, value in groups[index].items():
             field = fields.get(sub)
             if field is not None and not isinstance(value, str):
                 families[sub].add(key, to_base(value, field.scale))
+
+
+def _distinct_target(name: str, index: str, seen: set[str]) -> str:
+    """A disk or vNIC's target label, unique within its domain by construction: SR-IOV
+    hostdev vNICs report no name (or the same one), which would give duplicate series; they
+    become `#<index>` (or `<name>#<index>`)."""
+    target = name or f"#{index}"
+    if target in seen:
+        target = f"{target}#{index}"
+    seen.add(target)
+    return target
 
 
 def _add_kvm_vcpu_stats(
