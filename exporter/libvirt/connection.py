@@ -105,7 +105,8 @@ class Connection:
         self._conn: Any = None
         self._callbacks: list[int] = []  # event callback ids on the current connection
         self._lock = threading.Lock()
-        self.generation = 0
+        self._retired = False  # the next connection replaces a retired one, not a lost one
+        self.generation = 0  # counts sessions after a lost one: events may have been missed
 
     def subscribe(self, domain_event: Callable[[str], None] | None = None,
                   lifecycle: Callable[[str, int, int], None] | None = None) -> None:
@@ -132,7 +133,9 @@ class Connection:
             conn = libvirt.openReadOnly(self.uri)
             self._configure(conn)
             self._conn = conn
-            self.generation += 1
+            if not self._retired:
+                self.generation += 1
+            self._retired = False
             log.info("connected to libvirt", extra={"uri": self.uri})
             return conn
 
@@ -182,6 +185,7 @@ class Connection:
         with self._lock:
             conn, self._conn = self._conn, None
             callbacks, self._callbacks = self._callbacks, []
+            self._retired = conn is not None
         if conn is not None:
             log.info("libvirt connection retired: a call on it is stuck", extra={"uri": self.uri})
             threading.Thread(target=_release, args=(conn, callbacks), name="libvirt-retire",
