@@ -231,6 +231,7 @@ class SharedCollection:
         task = self._inflight.get(key)
         if task is None or task.done():
             task = self._inflight[key] = asyncio.ensure_future(self._collect_all(chosen))
+            task.add_done_callback(lambda _: self._inflight.pop(key, None))  # only in-flight ones kept
         return await asyncio.shield(task)
 
     async def _collect_all(self, collectors: list[Collector]) -> list[Outcome]:

@@ -6,13 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import signal
 from collections.abc import Callable, Sequence
 from typing import TypeVar
-
-log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 

@@ -1,19 +1,26 @@
 """Packaging as shipped: every Python package under exporter/ is listed in pyproject.toml (they
 are listed, not discovered, because discovery would walk the symlink loops of the sysfs
-fixtures), and the systemd unit runs the exporter."""
+fixtures); the systemd unit, the example web config and deploy/run-exporter.sh run the
+exporter as shipped."""
 
 from __future__ import annotations
 
+import base64
 import resource
 import shutil
 import signal
+import ssl
 import subprocess
+import sys
 import time
 import tomllib
+import urllib.error
 import urllib.request
 from pathlib import Path
 
-from support.scrape import free_port, serving
+import pytest
+import trustme
+from support.scrape import free_port, only, serving
 
 from exporter.durations import parse_duration
 from exporter.server import SHUTDOWN_SECONDS, WATCHDOG_SECONDS
@@ -64,3 +71,59 @@ def test_the_systemd_unit_runs_the_exporter_within_its_limits(tmp_path: Path) ->
     assert process.returncode == 0
     assert "max_connections=256" in stderr.decode()
     assert "cannot raise the open files limit" not in stderr.decode()
+
+
+def https_status(url: str, context: ssl.SSLContext, user: str, password: str) -> tuple[int, str]:
+    """Status and X-Content-Type-Options header of an authenticated GET over TLS."""
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    request = urllib.request.Request(url, headers={"Authorization": f"Basic {token}"})
+    try:
+        with urllib.request.urlopen(request, context=context, timeout=10) as response:
+            return response.status, response.headers.get("X-Content-Type-Options", "")
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers.get("X-Content-Type-Options", "")
+
+
+def test_the_example_web_config_serves_tls_and_basic_auth(tmp_path: Path) -> None:
+    """deploy/web-config.example.yml as shipped, its certificate paths pointed at a test CA's:
+    the example user and password log in over TLS, others get a 401, headers come along."""
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    cert.cert_chain_pems[0].write_to_path(str(tmp_path / "tls.crt"))
+    cert.private_key_pem.write_to_path(str(tmp_path / "tls.key"))
+    text = (ROOT / "deploy" / "web-config.example.yml").read_text()
+    config = tmp_path / "web.yml"
+    config.write_text(text.replace("/etc/kvm-exporter/", f"{tmp_path}/"))
+    port = free_port()
+    url = f"https://127.0.0.1:{port}/metrics"
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    command = [sys.executable, "-m", "exporter", f"--web.listen-address=127.0.0.1:{port}",
+               f"--web.config.file={config}", *only("process")]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                status = https_status(url, context, "prometheus", "secret")  # the example's password
+                break
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline, "the exporter did not start"
+                time.sleep(0.1)
+        assert status == (200, "nosniff")
+        assert https_status(url, context, "prometheus", "wrong") == (401, "nosniff")
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@pytest.mark.slow
+def test_run_exporter_sets_up_and_serves() -> None:
+    """The README's first command, as shipped: deploy/run-exporter.sh installs (a no-op on a
+    set-up machine) and runs the exporter with its arguments."""
+    port = free_port()
+    command = [str(ROOT / "deploy" / "run-exporter.sh"), f"--web.listen-address=127.0.0.1:{port}",
+               *only("process")]
+    with (serving(command, f"http://127.0.0.1:{port}/-/ready", seconds=300),
+          urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as response):
+        assert b'kvm_scrape_collector_success{collector="process"} 1' in response.read()

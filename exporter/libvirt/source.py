@@ -18,6 +18,7 @@ import dataclasses
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -168,7 +169,7 @@ class LibvirtSource:
         self._budget = budget
         self._outstanding: dict[str, asyncio.Future[list[DomainRecord]]] = {}  # uuid -> its last call
         self._last: dict[str, DomainRecord] = {}  # uuid -> last fresh record
-        self._domain_errors: dict[tuple[str, str], int] = {}
+        self._domain_errors: Counter[tuple[str, str]] = Counter()
         self._unreachable = ""  # the error last logged, so an outage is logged once
         self._kvm_usable: tuple[float, int, bool | None] | None = None  # (read at, generation, value)
 
@@ -217,7 +218,7 @@ class LibvirtSource:
         waiting = [*calls, *([partial] if partial is not None else [])]
         done, late = await asyncio.wait(waiting, timeout=self._budget) if waiting else (set(), set())
         if late:  # a call is stuck in a hung QEMU: later calls go over a fresh connection
-            self.connection.retire()
+            self._pool.submit(self.connection.retire)  # takes the connection lock: not on the loop
         fresh: dict[str, DomainRecord] = {}
         failed: dict[str, str] = {}
         for call in done:
@@ -228,10 +229,17 @@ class LibvirtSource:
                 failed.update((dom.UUIDString(), error_reason(error)) for dom in calls.get(call, sick))
             else:
                 raise error
-        for uuid in set(self._outstanding) - {dom.UUIDString() for dom in domains}:
-            del self._outstanding[uuid]
+        self._forget_except({dom.UUIDString() for dom in domains}, {dom.name() for dom in domains})
         records = (self._fresh_or_last(dom.UUIDString(), fresh, failed) for dom in domains)
         return [record for record in records if record is not None]
+
+    def _forget_except(self, uuids: set[str], names: set[str]) -> None:
+        """Drop what is kept per domain for domains that are gone."""
+        for cache in (self._outstanding, self._last):
+            for uuid in set(cache) - uuids:
+                del cache[uuid]
+        for key in [key for key in self._domain_errors if key[0] not in names]:
+            del self._domain_errors[key]
 
     def _fresh_or_last(self, uuid: str, fresh: dict[str, DomainRecord],
                        failed: dict[str, str]) -> DomainRecord | None:
@@ -241,17 +249,14 @@ class LibvirtSource:
             return record
         reason = record.stale if record is not None else failed.get(uuid, "timeout")
         last = self._last.get(uuid)
-        if last is None:  # nothing better known: the partial answer (or nothing), marked
-            if record is not None:
-                self._count_error(record.name, reason)
-            return dataclasses.replace(record, stale=reason) if record is not None else None
-        self._count_error(last.name, reason)
+        known = last or record
+        if known is None:  # never answered: nothing to serve
+            return None
+        self._domain_errors[(known.name, reason)] += 1
+        if last is None:  # nothing better known: the partial answer, marked
+            return record
         stats = {**last.stats, **(record.stats if record is not None else {})}
         return dataclasses.replace(last, stats=stats, stale=reason)
-
-    def _count_error(self, domain: str, reason: str) -> None:
-        key = (domain, reason)
-        self._domain_errors[key] = self._domain_errors.get(key, 0) + 1
 
     def _inventory(self) -> tuple[Any, HostInfo, list[Any], frozenset[str], frozenset[str]]:
         inventory = self.shared.inventory()

@@ -5,7 +5,6 @@ domain, and libvirt storage pools (from what libvirt knows: no pool refresh)."""
 
 from __future__ import annotations
 
-import logging
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -34,8 +33,6 @@ from exporter.poller import Poller, first_wait
 from exporter.settings import Settings
 from exporter.shared import Shared
 from exporter.sysfs import read_text
-
-log = logging.getLogger(__name__)
 
 DT = ["domain", "target"]
 POOL_STATES = {0: "inactive", 1: "building", 2: "running", 3: "degraded", 4: "inaccessible"}
