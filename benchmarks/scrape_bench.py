@@ -1,12 +1,12 @@
 """Scrape benchmark: kvm-exporter beside Debian's prometheus-libvirt-exporter on one libvirtd.
 
-    python benchmarks/scrape_bench.py [--counts 20,50,100] [--scrapes 30] [--replay 1000]
+    python benchmarks/scrape_bench.py [--counts 20,50,100,200] [--scrapes 30] [--replay 1000,5000]
 
 For each domain count it starts that many idle KVM domains (transient, 64 MiB, a 1 MiB boot
 disk whose program halts the vCPU, a vNIC on an isolated bridge), then scrapes both exporters
 in turn and prints scrape latency p50/p95, exporter CPU per scrape, RSS and series counts,
 plus the floor: the same libvirt calls our exporter makes, timed bare in this process.
-`--replay N` serves N domains replayed from recorded real stats (benchmarks/replay_server.py)
+`--replay N,M` serves N (then M) domains replayed from recorded real stats (benchmarks/replay_server.py)
 to measure our own CPU per scrape without libvirt. Domains are destroyed at the end.
 Numbers are printed, never asserted: timings belong here, not in tests.
 """
@@ -33,7 +33,7 @@ import contextlib
 from support.guests import HALT, boot_image, domain_xml
 from support.scrape import free_port, serving
 
-from exporter.libvirt.source import NOWAIT, STATS_GROUPS
+from exporter.libvirt.source import NOWAIT, fresh_flags
 
 URI = "qemu:///system"
 ONLY_LIBVIRT = ["--no-collector." + name for name in (
@@ -85,7 +85,8 @@ class Domains:
 
 
 def floor_calls(conn: libvirt.virConnect, parallel: int, pool: ThreadPoolExecutor) -> float:
-    """The libvirt calls one collection makes, without any of our processing."""
+    """The libvirt calls one scrape waits on (the fresh groups, CPU and job stats), without
+    any of our processing; the background reads of the slow groups are not part of it."""
     start = time.perf_counter()
     domains = conn.listAllDomains(0)
     conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_AUTOSTART)
@@ -93,8 +94,10 @@ def floor_calls(conn: libvirt.virConnect, parallel: int, pool: ThreadPoolExecuto
     conn.getInfo()
     conn.getMemoryStats(libvirt.VIR_NODE_MEMORY_STATS_ALL_CELLS)
 
+    flags = fresh_flags(frozenset({"interface", "block"}))
+
     def share(doms: list[libvirt.virDomain]) -> None:
-        for dom, _ in conn.domainListGetStats(doms, STATS_GROUPS, NOWAIT):
+        for dom, _ in conn.domainListGetStats(doms, flags, NOWAIT):
             with contextlib.suppress(libvirt.libvirtError):  # stopped since the bulk call
                 dom.getCPUStats(True)
                 dom.jobStats()
@@ -192,16 +195,16 @@ def bench_replay(count: int, scrapes: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--counts", default="20,50,100")
+    parser.add_argument("--counts", default="20,50,100,200")
     parser.add_argument("--scrapes", type=int, default=30)
-    parser.add_argument("--replay", type=int, default=1000)
+    parser.add_argument("--replay", default="1000,5000")
     parser.add_argument("--parallel", type=int, default=4)
     args = parser.parse_args()
     counts = [int(c) for c in args.counts.split(",") if c]
     if counts:
         bench_real(counts, args.scrapes, args.parallel)
-    if args.replay:
-        bench_replay(args.replay, args.scrapes)
+    for count in (int(c) for c in args.replay.split(",") if c):
+        bench_replay(count, args.scrapes)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,8 @@
 client_python's `Metric`/`Sample` objects and `generate_latest` cost a few microseconds per
 sample, which at a thousand domains (~100k samples) is most of the scrape budget. A family
 here is a name, a help sentence, a type, its label names and a list of (label values, value)
-rows; rendering escapes each distinct label value once and writes lines with plain string
-joins. The output is checked by `promtool check metrics` in the tests.
+rows; rendering keeps each series' escaped `name{labels} ` across scrapes and writes lines
+with plain string joins. The output is checked by `promtool check metrics` in the tests.
 """
 
 from __future__ import annotations
@@ -83,43 +83,67 @@ def format_value(value: float) -> str:
     return repr(float(value))
 
 
-def render(families: Iterable[Family], openmetrics: bool = False) -> str:
+class SeriesNames:
+    """`name{label="value",...} ` of each series rendered, kept across scrapes: the label
+    sets of a host's domains, disks and vNICs are the same scrape after scrape, so each is
+    escaped and joined once. Bounded: emptied when it holds more than `limit` series."""
+
+    def __init__(self, limit: int = 1 << 19) -> None:
+        self._names: dict[tuple[str, tuple[str, ...]], str] = {}
+        self._limit = limit
+
+    def get(self, sample_name: str, labelnames: tuple[str, ...], labelvalues: Sequence[str]) -> str:
+        values = labelvalues if type(labelvalues) is tuple else tuple(labelvalues)
+        key = (sample_name, values)
+        found = self._names.get(key)
+        if found is None:
+            if len(values) != len(labelnames):
+                raise ValueError(f"{sample_name}: {len(values)} label values for {labelnames}")
+            if len(self._names) >= self._limit:
+                self._names.clear()
+            labels = ",".join(f'{n}="{escape_label_value(v)}"'
+                              for n, v in zip(labelnames, values, strict=True))
+            found = self._names[key] = f"{sample_name}{{{labels}}} "
+        return found
+
+
+_SERIES_NAMES = SeriesNames()
+
+
+def render(families: Iterable[Family], openmetrics: bool = False,
+           names: SeriesNames = _SERIES_NAMES) -> str:
     """Render families; families with the same name are merged (first help/type wins)."""
     merged: dict[str, Family] = {}
+    copied: set[str] = set()  # merged families are copies: the callers' stay as they were
     for family in families:
         existing = merged.get(family.name)
         if existing is None:
-            merged[family.name] = Family(
-                family.name, family.doc, family.kind, family.labelnames, list(family.rows)
-            )
-        else:
-            existing.rows.extend(family.rows)
-    escaped: dict[str, str] = {}
+            merged[family.name] = family
+            continue
+        if family.name not in copied:
+            copied.add(family.name)
+            existing = merged[family.name] = Family(
+                existing.name, existing.doc, existing.kind, existing.labelnames, list(existing.rows))
+        existing.rows.extend(family.rows)
     out: list[str] = []
     for family in merged.values():
-        _render_family(family, openmetrics, escaped, out)
+        _render_family(family, openmetrics, names, out)
     if openmetrics:
         out.append("# EOF\n")
     return "".join(out)
 
 
-def _render_family(
-    family: Family, openmetrics: bool, escaped: dict[str, str], out: list[str]
-) -> None:
+def _render_family(family: Family, openmetrics: bool, names: SeriesNames, out: list[str]) -> None:
     is_counter = family.kind == "counter"
     sample_name = family.name + "_total" if is_counter else family.name
     header_name = family.name if (openmetrics or not is_counter) else sample_name
     out.append(f"# HELP {header_name} {_escape_help(family.doc)}\n")
     out.append(f"# TYPE {header_name} {family.kind}\n")
-    names = family.labelnames
+    labelnames = family.labelnames
+    if not labelnames:
+        out.extend(f"{sample_name} {format_value(value)}\n" for _, value in family.rows)
+        return
+    series_name = names.get
     for labelvalues, value in family.rows:
-        if names:
-            parts = []
-            for name, raw in zip(names, labelvalues, strict=True):
-                esc = escaped.get(raw)
-                if esc is None:
-                    esc = escaped[raw] = escape_label_value(raw)
-                parts.append(f'{name}="{esc}"')
-            out.append(f"{sample_name}{{{','.join(parts)}}} {format_value(value)}\n")
-        else:
-            out.append(f"{sample_name} {format_value(value)}\n")
+        text = str(value) if type(value) is int else format_value(value)
+        out.append(f"{series_name(sample_name, labelnames, labelvalues)}{text}\n")

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import bcrypt
+import libvirt
 import psutil
 import pytest
 from support.netns import Netns
@@ -365,7 +366,7 @@ def test_a_fifo_in_hwmon_costs_that_file_only(tmp_path: Path) -> None:
 def test_storage_and_config_forget_domains_that_are_gone(tmp_path: Path) -> None:
     shared = SharedLibvirt("test:///default")
     shared.begin_collection()
-    shared._domain_event("gone-uuid")
+    shared._domain_event("gone-uuid", libvirt.VIR_DOMAIN_EVENT_ID_DEVICE_ADDED)
     shared._lifecycle_event("gone", 0, 0)
     storage = LibvirtStorage(shared, Path("/proc"))
     storage._snapshot_times[("gone-uuid", "snap")] = 1.0

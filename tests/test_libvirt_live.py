@@ -111,6 +111,10 @@ async def test_counters_move_on_a_tcg_guest_doing_io(
     assert delta("kvm_domain_block_write_bytes_total", **disk) >= 512 * 5
     assert delta("kvm_domain_block_read_seconds_total", **disk) > 0
     assert delta("kvm_domain_cpu_seconds_total") > 0
+    assert delta("kvm_domain_vcpu_seconds_total", vcpu="0") > 0  # its "CPU 0/TCG" thread in /proc
+    # guest memory is read in the background at the stats period (2 s), and served with its age
+    assert get(after, "kvm_domain_stats_age_seconds", domain=name, group="balloon") < 2
+    assert get(after, "kvm_domain_memory_current_bytes", domain=name) == 64 * 2**20
     received = delta("kvm_domain_interface_receive_packets_total", **nic) + \
         delta("kvm_domain_interface_receive_drops_total", **nic)
     assert received >= 400

@@ -208,7 +208,7 @@ def test_one_domains_libvirt_error_costs_that_domain_only() -> None:
     """A per-domain call failing with anything but "no such domain" (here the state change
     lock timing out, as during a long job) marks that domain; the share's others are fresh."""
     source = LibvirtSource(SharedLibvirt("test:///default"))
-    records = source._domain_share(_FakeConn(), [_FakeDomain("ok", False), _FakeDomain("locked", True)])
+    records = source._domain_share(_FakeConn(), [_FakeDomain("ok", False), _FakeDomain("locked", True)], {})
     by_name = {r.name: r for r in records}
     assert by_name["ok"].stale == "" and by_name["ok"].stats["cpu.time"] == 5
     assert by_name["locked"].stale == "operation_timeout"

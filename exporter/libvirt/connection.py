@@ -36,11 +36,17 @@ CONNECTION_ERRORS = frozenset(
     }
 )
 
-DOMAIN_EVENTS = (
-    libvirt.VIR_DOMAIN_EVENT_ID_DEVICE_ADDED,
-    libvirt.VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED,
-    libvirt.VIR_DOMAIN_EVENT_ID_METADATA_CHANGE,
-)
+# The events besides lifecycle that the app's readers act on, by the name they are counted as.
+DOMAIN_EVENTS = {
+    libvirt.VIR_DOMAIN_EVENT_ID_REBOOT: "reboot",
+    libvirt.VIR_DOMAIN_EVENT_ID_DEVICE_ADDED: "device_added",
+    libvirt.VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED: "device_removed",
+    libvirt.VIR_DOMAIN_EVENT_ID_BALLOON_CHANGE: "balloon_change",
+    libvirt.VIR_DOMAIN_EVENT_ID_BLOCK_THRESHOLD: "block_threshold",
+    libvirt.VIR_DOMAIN_EVENT_ID_JOB_COMPLETED: "job_completed",
+    libvirt.VIR_DOMAIN_EVENT_ID_METADATA_CHANGE: "metadata_change",
+}
+EVENT_NAMES = {libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE: "lifecycle", **DOMAIN_EVENTS}
 
 
 def _ignore_libvirt_error(_ctx: object, _err: object) -> None:
@@ -100,7 +106,7 @@ class Connection:
 
     def __init__(self, uri: str) -> None:
         self.uri = uri
-        self._domain_listeners: list[Callable[[str], None]] = []
+        self._domain_listeners: list[Callable[[str, int], None]] = []
         self._lifecycle_listeners: list[Callable[[str, int, int], None]] = []
         self._conn: Any = None
         self._callbacks: list[int] = []  # event callback ids on the current connection
@@ -108,11 +114,11 @@ class Connection:
         self._retired = False  # the next connection replaces a retired one, not a lost one
         self.generation = 0  # counts sessions after a lost one: events may have been missed
 
-    def subscribe(self, domain_event: Callable[[str], None] | None = None,
+    def subscribe(self, domain_event: Callable[[str, int], None] | None = None,
                   lifecycle: Callable[[str, int, int], None] | None = None) -> None:
-        """Hear of events from the one registration: `domain_event(uuid)` for any domain
-        event (lifecycle, device, metadata), `lifecycle(name, event, detail)`. Callbacks run
-        on the libvirt event thread and must not block."""
+        """Hear of events from the one registration: `domain_event(uuid, event_id)` for any
+        domain event (lifecycle and DOMAIN_EVENTS), `lifecycle(name, event, detail)`.
+        Callbacks run on the libvirt event thread and must not block."""
         if domain_event is not None:
             self._domain_listeners.append(domain_event)
         if lifecycle is not None:
@@ -153,17 +159,18 @@ class Connection:
             log.debug("lifecycle events not supported", extra={"uri": self.uri})
         for event in DOMAIN_EVENTS:
             try:
-                self._callbacks.append(conn.domainEventRegisterAny(None, event, self._domain_event, None))
+                self._callbacks.append(conn.domainEventRegisterAny(None, event, self._domain_event, event))
             except libvirt.libvirtError:
                 log.debug("domain event not supported", extra={"event": event})
 
-    def _domain_event(self, _conn: Any, dom: Any, *_args: Any) -> None:
+    def _domain_event(self, _conn: Any, dom: Any, *args: Any) -> None:
+        """Every event callback's last argument is its opaque: here the event id."""
         uuid = dom.UUIDString()
         for listener in self._domain_listeners:
-            listener(uuid)
+            listener(uuid, args[-1])
 
     def _lifecycle_event(self, _conn: Any, dom: Any, event: int, detail: int, _opaque: Any) -> None:
-        self._domain_event(_conn, dom)
+        self._domain_event(_conn, dom, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE)
         name = dom.name()
         for listener in self._lifecycle_listeners:
             listener(name, event, detail)

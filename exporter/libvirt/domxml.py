@@ -52,6 +52,7 @@ class DomainXMLInfo:
     nova: NovaInfo | None = None
     disks: tuple[DiskInfo, ...] = field(default_factory=tuple)
     interfaces: tuple[InterfaceInfo, ...] = field(default_factory=tuple)
+    balloon_period: int = 0  # seconds between the guest's memory statistics (0: none)
 
     @property
     def disk_targets(self) -> frozenset[str]:
@@ -78,7 +79,14 @@ def parse_domain_xml(text: str) -> DomainXMLInfo:
         nova=_parse_nova(root),
         disks=tuple(_parse_disk(d) for d in root.iterfind("devices/disk")),
         interfaces=tuple(_parse_interface(i) for i in root.iterfind("devices/interface")),
+        balloon_period=_balloon_period(root),
     )
+
+
+def _balloon_period(root: ET.Element) -> int:
+    """`<memballoon><stats period='10'/>`: how often the guest reports its memory statistics."""
+    period = _attr(root.find("devices/memballoon/stats"), "period")
+    return int(period) if period.isascii() and period.isdigit() else 0
 
 
 def _attr(element: ET.Element | None, name: str) -> str:

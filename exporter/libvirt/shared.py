@@ -19,12 +19,19 @@ from typing import Any
 
 import libvirt
 
-from exporter.libvirt.connection import Connection, is_connection_error
+from exporter.libvirt.connection import EVENT_NAMES, Connection, is_connection_error
 from exporter.libvirt.domxml import DomainXMLInfo, parse_domain_xml
 
 log = logging.getLogger(__name__)
 
 XML_MAX_AGE = 300.0
+# Events after which a domain's XML may differ (devices, metadata, a new run).
+XML_EVENTS = frozenset({
+    libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+    libvirt.VIR_DOMAIN_EVENT_ID_DEVICE_ADDED,
+    libvirt.VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED,
+    libvirt.VIR_DOMAIN_EVENT_ID_METADATA_CHANGE,
+})
 
 
 class XMLCache:
@@ -79,7 +86,8 @@ class Inventory:
 class SharedLibvirt:
     def __init__(self, uri: str) -> None:
         self.connection = Connection(uri)
-        self._events: Counter[str] = Counter()  # domain UUID -> events seen
+        self._events: Counter[str] = Counter()  # domain UUID -> XML events seen
+        self.event_counts: Counter[str] = Counter()  # event name -> events received
         self._lifecycle: Counter[str] = Counter()  # domain name -> lifecycle events seen
         self.xml_cache = XMLCache()
         self.connection.subscribe(domain_event=self._domain_event, lifecycle=self._lifecycle_event)
@@ -88,16 +96,18 @@ class SharedLibvirt:
         self._scoped = False  # until the app scopes collections, every call fetches anew
         self._fetched: tuple[int, Inventory | libvirt.libvirtError] | None = None
 
-    def _domain_event(self, uuid: str) -> None:
-        self._events[uuid] += 1
-        self.xml_cache.mark_dirty(uuid)
+    def _domain_event(self, uuid: str, event_id: int) -> None:
+        self.event_counts[EVENT_NAMES.get(event_id, str(event_id))] += 1
+        if event_id in XML_EVENTS:
+            self._events[uuid] += 1
+            self.xml_cache.mark_dirty(uuid)
 
     def _lifecycle_event(self, name: str, _event: int, _detail: int) -> None:
         self._lifecycle[name] += 1
 
     def events_of(self, uuid: str) -> int:
-        """How many events libvirt sent for this domain: a cache key part that changes when
-        the domain's definition or devices may have."""
+        """How many XML events libvirt sent for this domain: a cache key part that changes
+        when the domain's definition or devices may have."""
         return self._events[uuid]
 
     def lifecycle_events_of(self, name: str) -> int:

@@ -19,6 +19,7 @@ class DomainRecord:
     job: dict[str, Any] | None = None
     disk_errors: dict[str, int] | None = None
     stale: str = ""  # why this record is the last known one, not fresh ("": fresh)
+    ages: dict[str, float] = field(default_factory=dict)  # slow group -> seconds since its read
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,8 @@ class LibvirtSnapshot:
     lifecycle_events: dict[tuple[str, str, str], int] = field(default_factory=dict)
     # (domain, reason) -> per-domain failures since the exporter started (timeout, busy, error codes)
     domain_errors: dict[tuple[str, str], int] = field(default_factory=dict)
+    # libvirt domain event name -> events received since the exporter started
+    event_counts: dict[str, int] = field(default_factory=dict)
 
 
 def version_string(packed: int) -> str:

@@ -4,10 +4,13 @@ Per collection: one inventory call batch (domain list, autostart and persistent 
 info), then `virDomainListGetStats` over the domains split into `parallel` shares, issued
 at once from that many threads on the same connection (libvirtd serves them on separate
 workers; the shares are disjoint, so the calls never wait on each other's domain jobs).
-Per-domain calls are made only where they are cheaper than the bulk group or no bulk call
-exists, and only for the domains that need them: CPU times and job stats for active
-domains, disk errors for paused ones, and the XML of a domain when it is new, restarted,
-hot-plugged or announced by a libvirt event.
+The fresh groups of every scrape are state, interface and block; per-vCPU times and delays
+come from /proc (`vcpus.py`); guest memory statistics and KVM's vCPU counters are read in
+the background at their source's cadence (`slow.py`), or with the scrape's call for a
+domain that has none yet. Per-domain calls are made only where they are cheaper than the
+bulk group or no bulk call exists, and only for the domains that need them: CPU times and
+job stats for active domains, disk errors for paused ones, and the XML of a domain when it
+is new, restarted, hot-plugged or announced by a libvirt event.
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ import dataclasses
 import logging
 import threading
 import time
+import urllib.parse
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import libvirt
@@ -27,24 +32,27 @@ import libvirt
 from exporter.libvirt.capabilities import kvm_usable
 from exporter.libvirt.connection import error_reason, is_connection_error, is_missing_domain
 from exporter.libvirt.shared import XML_MAX_AGE, SharedLibvirt
+from exporter.libvirt.slow import SLOW_GROUPS, SlowStats
 from exporter.libvirt.snapshot import DomainRecord, HostInfo, LibvirtSnapshot, version_string
 from exporter.libvirt.states import ACTIVE_STATES, PAUSED, event_detail_name, event_name
+from exporter.libvirt.vcpus import VcpuThreads
+from exporter.qemu_pids import RunningDomains
 from exporter.threads import DaemonThreadPool
 
 log = logging.getLogger(__name__)
 
-# No cpu-total group: in QEMU it costs a monitor round trip per domain (query-stats for
-# halt-polling time), while virDomainGetCPUStats reads the same cgroup counters without
-# one. Measured at 100 idle domains: the bulk call drops from 272 to 215 ms and the
-# per-domain CPU stats calls add ~17 ms, spread over the parallel shares.
-BULK_GROUPS = {
-    "balloon": libvirt.VIR_DOMAIN_STATS_BALLOON,
-    "vcpu": libvirt.VIR_DOMAIN_STATS_VCPU,
+# The groups read in every scrape's bulk call. No cpu-total group: in QEMU it costs a
+# monitor round trip per domain (query-stats for halt-polling time), while
+# virDomainGetCPUStats reads the same cgroup counters without one (benchmarks/call_costs.py).
+FRESH_GROUPS = {
     "interface": libvirt.VIR_DOMAIN_STATS_INTERFACE,
     "block": libvirt.VIR_DOMAIN_STATS_BLOCK,
 }
-# "cpu" (virDomainGetCPUStats) and "job" (jobStats) are per-domain calls of active domains.
-STATS_GROUPS = (*BULK_GROUPS, "cpu", "job")
+# balloon and vcpu are slow groups (slow.py); "cpu" (virDomainGetCPUStats) and "job"
+# (jobStats) are per-domain calls of active domains.
+STATS_GROUPS = ("balloon", "vcpu", *FRESH_GROUPS, "cpu", "job")
+SUSPECT_AFTER = 1.0  # seconds a call may run before its domains are suspects
+SLOW_TICK = 1.0  # seconds between looks at what is due in the background
 
 
 def parse_stats_groups(text: str) -> tuple[str, ...]:
@@ -57,11 +65,18 @@ def parse_stats_groups(text: str) -> tuple[str, ...]:
     return groups
 
 
-def bulk_flags(groups: tuple[str, ...]) -> int:
+def fresh_flags(groups: frozenset[str]) -> int:
     flags = int(libvirt.VIR_DOMAIN_STATS_STATE)
     for group in groups:
-        flags |= int(BULK_GROUPS.get(group, 0))
+        flags |= int(FRESH_GROUPS.get(group, 0))
     return flags
+
+
+def is_local(uri: str) -> bool:
+    """Whether the domains of `uri` run on this host (their QEMU threads are in our /proc)."""
+    return urllib.parse.urlsplit(uri).hostname in (None, "", "localhost")
+
+
 NOWAIT = getattr(libvirt, "VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT", 0)
 
 T = TypeVar("T")
@@ -150,33 +165,56 @@ class LifecycleCounter:
             return dict(self._counts)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Places:
+    """Where the domains' QEMU processes can be seen: None when libvirt is remote."""
+    run_dir: Path
+    procfs: Path
+
+
 class LibvirtSource:
     """The libvirt collector's reads, on the app's shared libvirt source."""
 
     def __init__(self, shared: SharedLibvirt, parallel: int = 4, groups: tuple[str, ...] = STATS_GROUPS,
-                 wanted: Callable[[str], bool] = lambda _name: True, budget: float = 5.0) -> None:
+                 wanted: Callable[[str], bool] = lambda _name: True, budget: float = 5.0,
+                 slow_interval: float = 60.0, places: Places | None = None) -> None:
         self.shared = shared
         self._groups = frozenset(groups)
-        self._bulk_flags = bulk_flags(groups)
+        self._fresh_flags = fresh_flags(self._groups)
+        self.slow = SlowStats(self._groups, slow_interval)
+        self._full_flags = self._fresh_flags | self.slow.flags()
         self._wanted = wanted  # domain names to read (--libvirt.domain-include/-exclude)
         self.lifecycle = LifecycleCounter()
         self.connection = shared.connection
-        self.connection.subscribe(lifecycle=self.lifecycle.record)
+        self.connection.subscribe(domain_event=self.slow.event, lifecycle=self.lifecycle.record)
+        local = places is not None and is_local(self.connection.uri)
+        self._running = RunningDomains(places.run_dir, places.procfs) if local and places else None
+        self._vcpus = VcpuThreads(places.procfs) if local and places and "vcpu" in self._groups else None
         self.parallel = parallel
         self._nowait = NOWAIT
         # A domain whose QEMU hangs holds one stuck call (one thread) until it answers again.
         self._pool = DaemonThreadPool(parallel + 16, "libvirt")
         self._budget = budget
-        self._outstanding: dict[str, asyncio.Future[list[DomainRecord]]] = {}  # uuid -> its last call
+        # uuid -> (its last call, when it started)
+        self._outstanding: dict[str, tuple[asyncio.Future[Any], float]] = {}
         self._last: dict[str, DomainRecord] = {}  # uuid -> last fresh record
+        self._domains: dict[str, Any] = {}  # uuid -> virDomain of the last collection
         self._domain_errors: Counter[tuple[str, str]] = Counter()
         self._unreachable = ""  # the error last logged, so an outage is logged once
         self._kvm_usable: tuple[float, int, bool | None] | None = None  # (read at, generation, value)
+        self._calls = asyncio.Lock()  # a background read and a scrape's calls never overlap
+        self._background: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()  # an event made a background read due at once
 
     async def fetch(self) -> LibvirtSnapshot:
         loop = asyncio.get_running_loop()
+        if self._background is None and self.slow.groups:
+            def wake() -> None:  # on libvirt's event thread
+                loop.call_soon_threadsafe(self._wake.set)
+            self.slow.on_urgent = wake
+            self._background = loop.create_task(self._refresh_slow(), name="libvirt-slow-stats")
         try:
-            conn, host, domains, autostart, persistent = await loop.run_in_executor(
+            conn, host, domains, autostart, persistent, pids = await loop.run_in_executor(
                 self._pool, self._inventory
             )
         except libvirt.libvirtError as exc:
@@ -187,32 +225,42 @@ class LibvirtSource:
         if self._unreachable:
             log.info("libvirt reachable again", extra={"uri": self.connection.uri})
             self._unreachable = ""
-        records = await self._domain_records(loop, conn, domains)
+        async with self._calls:
+            records = await self._domain_records(loop, conn, domains, pids)
+        now = time.monotonic()
         for record in records:
             record.autostart = record.uuid in autostart
             record.persistent = record.uuid in persistent
+            record.stats, record.ages = self.slow.overlay(record.uuid, record.stats, now)
         records.sort(key=lambda r: r.name)
         events = self.lifecycle.snapshot({r.name for r in records})
         return LibvirtSnapshot(up=True, host=host, domains=records, lifecycle_events=events,
-                               domain_errors=dict(self._domain_errors))
+                               domain_errors=dict(self._domain_errors),
+                               event_counts=dict(self.shared.event_counts))
+
+    def _busy(self, now: float) -> set[str]:
+        """Domains still inside a call that started more than SUSPECT_AFTER ago."""
+        return {uuid for uuid, (call, started) in self._outstanding.items()
+                if not call.done() and now - started > SUSPECT_AFTER}
 
     async def _domain_records(self, loop: asyncio.AbstractEventLoop, conn: Any,
-                              domains: list[Any]) -> list[DomainRecord]:
+                              domains: list[Any], pids: dict[str, int]) -> list[DomainRecord]:
         """Fresh records where libvirt answers within the budget; for a domain whose calls are
         stuck or failed, the last known record, marked stale with the reason. A domain still
         inside an earlier call is a suspect: `virDomainGetControlInfo` (no job, nothing asked of
         QEMU) tells whether its monitor is still occupied; if so only job-free calls are made
         for it (state, cgroup CPU times), never another call that would wait on its monitor,
         so one hung QEMU holds one call and costs the other domains nothing."""
-        busy = {uuid for uuid, call in self._outstanding.items() if not call.done()}
+        now = time.monotonic()
+        busy = self._busy(now)
         suspects = [dom for dom in domains if dom.UUIDString() in busy]
         troubled = await loop.run_in_executor(self._pool, _troubles, suspects) if suspects else {}
         healthy = [dom for dom in domains if dom.UUIDString() not in troubled]
-        calls = {loop.run_in_executor(self._pool, self._domain_share, conn, group): group
+        calls = {loop.run_in_executor(self._pool, self._domain_share, conn, group, pids): group
                  for group in _split(healthy, self.parallel)}
         for call, group in calls.items():
             for dom in group:
-                self._outstanding[dom.UUIDString()] = call
+                self._outstanding[dom.UUIDString()] = (call, now)
         sick = [dom for dom in domains if dom.UUIDString() in troubled]
         partial = loop.run_in_executor(self._pool, _partial_records, sick, troubled) if sick else None
         waiting = [*calls, *([partial] if partial is not None else [])]
@@ -229,17 +277,22 @@ class LibvirtSource:
                 failed.update((dom.UUIDString(), error_reason(error)) for dom in calls.get(call, sick))
             else:
                 raise error
-        self._forget_except({dom.UUIDString() for dom in domains}, {dom.name() for dom in domains})
+        self._forget_except({dom.UUIDString(): dom for dom in domains}, set(pids.values()))
         records = (self._fresh_or_last(dom.UUIDString(), fresh, failed) for dom in domains)
         return [record for record in records if record is not None]
 
-    def _forget_except(self, uuids: set[str], names: set[str]) -> None:
+    def _forget_except(self, domains: dict[str, Any], pids: set[int]) -> None:
         """Drop what is kept per domain for domains that are gone."""
+        self._domains = domains
+        names = {dom.name() for dom in domains.values()}
         for cache in (self._outstanding, self._last):
-            for uuid in set(cache) - uuids:
+            for uuid in cache.keys() - domains.keys():
                 del cache[uuid]
         for key in [key for key in self._domain_errors if key[0] not in names]:
             del self._domain_errors[key]
+        self.slow.retain(set(domains))
+        if self._vcpus is not None:
+            self._vcpus.forget_except(pids)
 
     def _fresh_or_last(self, uuid: str, fresh: dict[str, DomainRecord],
                        failed: dict[str, str]) -> DomainRecord | None:
@@ -258,11 +311,12 @@ class LibvirtSource:
         stats = {**last.stats, **(record.stats if record is not None else {})}
         return dataclasses.replace(last, stats=stats, stale=reason)
 
-    def _inventory(self) -> tuple[Any, HostInfo, list[Any], frozenset[str], frozenset[str]]:
+    def _inventory(self) -> tuple[Any, HostInfo, list[Any], frozenset[str], frozenset[str], dict[str, int]]:
         inventory = self.shared.inventory()
         conn = inventory.conn
         domains = [dom for dom in inventory.domains if self._wanted(dom.name())]
-        return conn, self._host_info(conn), domains, inventory.autostart, inventory.persistent
+        pids = self._running.read() if self._running is not None else {}
+        return conn, self._host_info(conn), domains, inventory.autostart, inventory.persistent, pids
 
     def _host_info(self, conn: Any) -> HostInfo:
         model, mib, cpus, mhz, nodes, sockets, cores, threads = conn.getInfo()
@@ -290,13 +344,18 @@ class LibvirtSource:
             cached = self._kvm_usable = (time.monotonic(), generation, usable)
         return cached[2]
 
-    def _domain_share(self, conn: Any, domains: list[Any]) -> list[DomainRecord]:
-        """One bulk call for `domains`, then the per-domain calls each needs. An error of one
-        domain's calls costs that domain (a record marked with the error), not the share."""
+    def _domain_share(self, conn: Any, domains: list[Any], pids: dict[str, int]) -> list[DomainRecord]:
+        """The bulk calls for `domains` (the fresh groups; with the slow groups too for domains
+        that have none yet), then the per-domain calls each needs. An error of one domain's
+        calls costs that domain (a record marked with the error), not the share."""
+        new = [dom for dom in domains if self.slow.missing(dom.UUIDString())]
+        known = [dom for dom in domains if not self.slow.missing(dom.UUIDString())]
+        answers = [*self._bulk_stats(conn, new, self._full_flags),
+                   *self._bulk_stats(conn, known, self._fresh_flags)]
         records = []
-        for dom, stats in self._bulk_stats(conn, domains):
+        for dom, stats in answers:
             try:
-                records.append(self._record(dom, stats))
+                records.append(self._record(dom, stats, pids))
             except libvirt.libvirtError as exc:
                 if is_missing_domain(exc):
                     continue  # gone between the bulk call and ours: skip it
@@ -305,28 +364,99 @@ class LibvirtSource:
                 records.append(DomainRecord(dom.name(), dom.UUIDString(), stats, stale=error_reason(exc)))
         return records
 
-    def _bulk_stats(self, conn: Any, domains: list[Any]) -> list[tuple[Any, dict[str, Any]]]:
+    def _bulk_stats(self, conn: Any, domains: list[Any], flags: int) -> list[tuple[Any, dict[str, Any]]]:
+        if not domains:
+            return []
         try:
-            return list(conn.domainListGetStats(domains, self._bulk_flags, self._nowait))
+            return list(conn.domainListGetStats(domains, flags, self._nowait))
         except libvirt.libvirtError as exc:
             if self._nowait and exc.get_error_code() == libvirt.VIR_ERR_INVALID_ARG:
                 self._nowait = 0  # a daemon older than 4.5 rejects NOWAIT
-                return list(conn.domainListGetStats(domains, self._bulk_flags, 0))
+                return list(conn.domainListGetStats(domains, flags, 0))
             raise
 
-    def _record(self, dom: Any, stats: dict[str, Any]) -> DomainRecord:
-        uuid = dom.UUIDString()
-        record = DomainRecord(name=dom.name(), uuid=uuid, stats=stats)
+    def _record(self, dom: Any, stats: dict[str, Any], pids: dict[str, int]) -> DomainRecord:
+        uuid, name = dom.UUIDString(), dom.name()
+        record = DomainRecord(name=name, uuid=uuid, stats=stats)
         state = int(stats.get("state.state", 0))
         dom_id = dom.ID() if state in ACTIVE_STATES else -1
         record.xml = self.shared.domain_xml(dom, uuid, dom_id, stats)
-        if state in ACTIVE_STATES and "cpu" in self._groups:
-            stats.update(cpu_stats(optional_call(dom.getCPUStats, True)))
-        if state in ACTIVE_STATES and "job" in self._groups:
-            record.job = optional_call(dom.jobStats)
+        if record.xml is not None:
+            self.slow.set_period(uuid, record.xml.balloon_period)
+        self.slow.store(uuid, stats)
+        if state in ACTIVE_STATES:
+            self._add_active_stats(dom, record, pids.get(name))
         if state == PAUSED:
             record.disk_errors = optional_call(dom.diskErrors)
+        if state in ACTIVE_STATES and self._block_skipped(uuid, stats):
+            record.stale = "job"  # NOWAIT: a job holds the domain, QEMU was not asked
         return record
 
+    def _add_active_stats(self, dom: Any, record: DomainRecord, pid: int | None) -> None:
+        if self._vcpus is not None and pid is not None:
+            record.stats.update(self._vcpus.read(pid))
+        if "cpu" in self._groups:
+            record.stats.update(cpu_stats(optional_call(dom.getCPUStats, True)))
+        if "job" in self._groups:
+            record.job = optional_call(dom.jobStats)
+
+    def _block_skipped(self, uuid: str, stats: dict[str, Any]) -> bool:
+        """Whether libvirt left out the block counters it gave last time (it skips what needs
+        QEMU's monitor for a domain whose job it could not take at once)."""
+        last = self._last.get(uuid)
+        if last is None or "block" not in self._groups:
+            return False
+        had = any(key.endswith(".rd.reqs") for key in last.stats)
+        return had and not any(key.endswith(".rd.reqs") for key in stats)
+
+    async def _refresh_slow(self) -> None:
+        """The background reads of the slow groups: one bulk call per group over the domains
+        whose read is due, never for a domain still inside a call, each within the budget."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._until_due()
+            async with self._calls:
+                busy = self._busy(time.monotonic()) | {
+                    uuid for uuid, (call, _) in self._outstanding.items() if not call.done()}
+                due = self.slow.due([uuid for uuid in self._domains if uuid not in busy])
+                for group, uuids in due.items():
+                    await self._read_slow(loop, [self._domains[uuid] for uuid in uuids], group)
+
+    async def _until_due(self) -> None:
+        next_due = self.slow.next_due()
+        wait = SLOW_TICK if next_due is None else min(SLOW_TICK, max(0.05, next_due - time.monotonic()))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), wait)
+        self._wake.clear()
+
+    async def _read_slow(self, loop: asyncio.AbstractEventLoop, domains: list[Any], group: str) -> None:
+        flags = int(libvirt.VIR_DOMAIN_STATS_STATE) | int(SLOW_GROUPS[group])
+        call = loop.run_in_executor(self._pool, self._slow_answers, domains, flags)
+        started = time.monotonic()
+        for dom in domains:
+            self._outstanding[dom.UUIDString()] = (call, started)
+        done, _ = await asyncio.wait({call}, timeout=self._budget)
+        uuids = [dom.UUIDString() for dom in domains]
+        if not done:
+            self.slow.failed(uuids)
+            self._pool.submit(self.connection.retire)
+            return
+        error = call.exception()
+        if error is not None:
+            log.debug("background stats read failed", extra={"group": group, "err": str(error)})
+            self.slow.failed(uuids)
+            return
+        for uuid, stats in call.result():
+            self.slow.store(uuid, stats)
+
+    def _slow_answers(self, domains: list[Any], flags: int) -> list[tuple[str, dict[str, Any]]]:
+        conn = self.connection.get()
+        return [(dom.UUIDString(), stats) for dom, stats in self._bulk_stats(conn, domains, flags)
+                if int(stats.get("state.state", 0)) in ACTIVE_STATES]
+
     async def close(self) -> None:
+        if self._background is not None:
+            self._background.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._background
         self._pool.shutdown(wait=False, cancel_futures=True)

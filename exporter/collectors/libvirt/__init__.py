@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 from exporter.collector import CollectorError, SingleFlight, register
 from exporter.collectors.libvirt.families import build_families
 from exporter.libvirt.snapshot import LibvirtSnapshot
-from exporter.libvirt.source import STATS_GROUPS, LibvirtSource, parse_stats_groups
+from exporter.libvirt.source import STATS_GROUPS, LibvirtSource, Places, parse_stats_groups
 from exporter.metrics import Family
-from exporter.options import Option, positive_int, regex
+from exporter.options import Option, duration, positive_int, regex
 from exporter.settings import Settings
 from exporter.shared import Shared
 
@@ -42,6 +43,9 @@ PARALLEL_CALLS = Option("libvirt.parallel-calls", 4, "Bulk stats calls issued in
 STATS_GROUPS_OPTION = Option("libvirt.stats-groups", STATS_GROUPS, "Stats groups to read, a comma list "
                              f"of {', '.join(STATS_GROUPS)} (state is always read).",
                              parse=parse_stats_groups, shown=",".join(STATS_GROUPS))
+SLOW_INTERVAL = Option("libvirt.slow-interval", 60.0, "How often KVM's per-vCPU statistics, and the "
+                       "memory statistics of guests without a stats period, are read in the background.",
+                       parse=duration, shown="60s")
 DOMAIN_INCLUDE = Option("libvirt.domain-include", "", "Only domains whose name matches this regular "
                         "expression get per-domain series.", parse=regex)
 DOMAIN_EXCLUDE = Option("libvirt.domain-exclude", "", "Domains whose name matches this regular "
@@ -56,10 +60,12 @@ def domain_filter(settings: Settings) -> Callable[[str], bool]:
 
 
 @register("libvirt", default_enabled=True,
-          options=[PARALLEL_CALLS, STATS_GROUPS_OPTION, DOMAIN_INCLUDE, DOMAIN_EXCLUDE],
+          options=[PARALLEL_CALLS, STATS_GROUPS_OPTION, SLOW_INTERVAL, DOMAIN_INCLUDE, DOMAIN_EXCLUDE],
           description="libvirt domains (state, CPU, memory, disks, vNICs, jobs) and host inventory")
 def create(settings: Settings, shared: Shared) -> LibvirtCollector:
     # the stats calls get 60% of the collector's time: what is late then is served stale
     source = LibvirtSource(shared.libvirt, PARALLEL_CALLS.of(settings), STATS_GROUPS_OPTION.of(settings),
-                           domain_filter(settings), budget=settings.collector_timeout * 0.6)
+                           domain_filter(settings), budget=settings.collector_timeout * 0.6,
+                           slow_interval=SLOW_INTERVAL.of(settings),
+                           places=Places(Path(settings.libvirt_run_dir), Path(settings.path_procfs)))
     return LibvirtCollector(source)

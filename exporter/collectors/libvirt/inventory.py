@@ -75,4 +75,15 @@ def staleness_families(snapshot: LibvirtSnapshot) -> list[Family]:
                      ["domain", "reason"])
     for (domain, reason), count in sorted(snapshot.domain_errors.items()):
         errors.add((domain, reason), count)
-    return [stale, errors]
+    age = gauge("domain_stats_age_seconds", "Seconds since the domain's slowly refreshed stats were read "
+                "in the background: group=balloon (guest memory statistics, read after each of the "
+                "guest's pushes), group=vcpu (KVM's per-vCPU counters, every --libvirt.slow-interval).",
+                ["domain", "group"])
+    for record in snapshot.domains:
+        for group, seconds in sorted(record.ages.items()):
+            age.add((record.name, group), round(seconds, 3))
+    events = counter("libvirt_domain_events", "libvirt domain events received since the exporter "
+                     "started, by event (lifecycle, reboot, device_added, balloon_change, ...).", ["event"])
+    for event, count in sorted(snapshot.event_counts.items()):
+        events.add((event,), count)
+    return [stale, errors, age, events]
