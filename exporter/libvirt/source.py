@@ -132,6 +132,11 @@ def _partial_records(domains: list[Any], reasons: dict[str, str]) -> list[Domain
     return records
 
 
+def _retrieve(call: asyncio.Future[Any]) -> None:
+    if not call.cancelled():
+        call.exception()
+
+
 def _split(items: list[Any], parts: int) -> list[list[Any]]:
     return [chunk for chunk in (items[i::parts] for i in range(parts)) if chunk]
 
@@ -205,6 +210,8 @@ class LibvirtSource:
         self._calls = asyncio.Lock()  # a background read and a scrape's calls never overlap
         self._background: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()  # an event made a background read due at once
+        self._inventory_call: asyncio.Future[Any] | None = None  # the last collection's first call
+        self._slow_call: asyncio.Future[Any] | None = None  # the last background read
 
     async def fetch(self) -> LibvirtSnapshot:
         loop = asyncio.get_running_loop()
@@ -213,10 +220,9 @@ class LibvirtSource:
                 loop.call_soon_threadsafe(self._wake.set)
             self.slow.on_urgent = wake
             self._background = loop.create_task(self._refresh_slow(), name="libvirt-slow-stats")
+        self._inventory_call = loop.run_in_executor(self._pool, self._inventory)
         try:
-            conn, host, domains, autostart, persistent, pids = await loop.run_in_executor(
-                self._pool, self._inventory
-            )
+            conn, host, domains, autostart, persistent, pids = await self._inventory_call
         except libvirt.libvirtError as exc:
             if str(exc) != self._unreachable:
                 log.warning("libvirt unreachable", extra={"uri": self.connection.uri, "err": str(exc)})
@@ -415,12 +421,22 @@ class LibvirtSource:
         loop = asyncio.get_running_loop()
         while True:
             await self._until_due()
+            if not self._libvirt_answers():
+                continue
             async with self._calls:
                 busy = self._busy(time.monotonic()) | {
                     uuid for uuid, (call, _) in self._outstanding.items() if not call.done()}
                 due = self.slow.due([uuid for uuid in self._domains if uuid not in busy])
                 for group, uuids in due.items():
+                    if not self._libvirt_answers():
+                        break
                     await self._read_slow(loop, [self._domains[uuid] for uuid in uuids], group)
+
+    def _libvirt_answers(self) -> bool:
+        """Background reads only while libvirt answered the last collection and no earlier
+        background read is stuck: a frozen daemon or a hung QEMU holds one call, not more."""
+        calls = (self._inventory_call, self._slow_call)
+        return not self._unreachable and all(call is None or call.done() for call in calls)
 
     async def _until_due(self) -> None:
         next_due = self.slow.next_due()
@@ -431,7 +447,8 @@ class LibvirtSource:
 
     async def _read_slow(self, loop: asyncio.AbstractEventLoop, domains: list[Any], group: str) -> None:
         flags = int(libvirt.VIR_DOMAIN_STATS_STATE) | int(SLOW_GROUPS[group])
-        call = loop.run_in_executor(self._pool, self._slow_answers, domains, flags)
+        call = self._slow_call = loop.run_in_executor(self._pool, self._slow_answers, domains, flags)
+        call.add_done_callback(_retrieve)  # a late call's error is nobody's to raise
         started = time.monotonic()
         for dom in domains:
             self._outstanding[dom.UUIDString()] = (call, started)
