@@ -6,11 +6,13 @@ Faults: domain_failure, overcommit.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -311,3 +313,89 @@ def test_a_hung_domain_costs_only_itself(domains: Domains) -> None:
     # never one per scrape (50 scrapes would leave 50)
     assert max(threads) <= threads[0] + 5, threads
     assert max(workers) <= 2, workers  # libvirtd: the one call stuck in the hung QEMU
+
+
+class SlowReader:
+    """Reads a FIFO slowly in a thread (as a dump to slow storage drains), until released."""
+
+    def __init__(self, fifo: Path, chunk: int = 16384, pause: float = 0.05) -> None:
+        self.release = threading.Event()
+        self.read = 0
+        self._thread = threading.Thread(target=self._run, args=(fifo, chunk, pause), daemon=True)
+        self._thread.start()
+
+    def _run(self, fifo: Path, chunk: int, pause: float) -> None:
+        with fifo.open("rb") as pipe:  # opened before libvirtd opens it: never a wedged open()
+            while data := pipe.read(chunk if not self.release.is_set() else 1 << 20):
+                self.read += len(data)
+                if not self.release.is_set():
+                    time.sleep(pause)
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
+
+def test_a_long_job_costs_only_its_domain(domains: Domains, tmp_path: Path) -> None:
+    """A memory-only core dump of one domain into a pipe read at ~300 KiB/s: a DUMP job holds
+    the domain for minutes, as a dump or save to slow storage does. Every scrape answers in
+    time; the other domain stays complete and fresh; the dumping domain keeps its series and
+    shows its job (kvm_domain_job_info operation=dump) while it runs, and not after it."""
+    dumping, calm = domains.create("dump"), domains.create("calm")
+    fifo = tmp_path / "dump.fifo"
+    os.mkfifo(fifo)
+    fifo.chmod(0o666)
+    reader = SlowReader(fifo)
+
+    def dump_memory() -> None:
+        with contextlib.suppress(libvirt.libvirtError):
+            dumping.coreDumpWithFormat(str(fifo), libvirt.VIR_DOMAIN_CORE_DUMP_FORMAT_RAW,
+                                       libvirt.VIR_DUMP_MEMORY_ONLY)
+
+    dump = threading.Thread(target=dump_memory, daemon=True)
+    timeout = 3.0
+    with exporter(*only("libvirt"), f"--collector.timeout={timeout:g}s") as running:
+        expected = domain_series(running.scrape(), calm.name())
+        dump.start()
+        took, jobs = [], []
+        try:
+            for _ in range(15):
+                start = time.monotonic()
+                samples = running.scrape()
+                took.append(time.monotonic() - start)
+                assert get(samples, "kvm_scrape_collector_success", collector="libvirt") == 1
+                assert domain_series(samples, calm.name()) == expected
+                assert get(samples, "kvm_domain_stats_stale", domain=calm.name()) == 0
+                assert get(samples, "kvm_domain_state_code", domain=dumping.name()) in (1, 3)
+                jobs += [labels["operation"] for labels in series(samples, "kvm_domain_job_info",
+                                                                 domain=dumping.name())]
+                time.sleep(0.2)
+        finally:
+            reader.release.set()
+        dump.join(60)
+        reader.join(10)
+        after = wait_until(running.scrape,
+                           lambda s: not series(s, "kvm_domain_job_info", domain=dumping.name()))
+    assert not dump.is_alive() and reader.read >= 64 * 2**20
+    assert "dump" in jobs, jobs
+    assert not series(after, "kvm_domain_job_info", domain=dumping.name())
+    assert max(took) < timeout + 1, took
+
+
+def test_suspend_during_io_freezes_the_counters_not_the_scrape(domains: Domains) -> None:
+    """`virsh suspend` of a TCG guest in the middle of its disk I/O: the next scrapes say
+    paused (reason user), fresh, with block counters that no longer move."""
+    dom = domains.create("susp", program=DISK_IO, virt_type="qemu")
+    with exporter(*only("libvirt")) as running:
+        wait_until(running.scrape, lambda s: get(s, "kvm_domain_block_read_requests_total",
+                                                 domain=dom.name(), target="vda") > 10)
+        dom.suspend()
+        first = running.scrape()
+        time.sleep(1)
+        second = running.scrape()
+    for samples in (first, second):
+        assert get(samples, "kvm_domain_state_code", domain=dom.name()) == 3
+        assert get(samples, "kvm_domain_state_info", domain=dom.name(), state="paused", reason="user") == 1
+        assert get(samples, "kvm_domain_stats_stale", domain=dom.name()) == 0
+    reads = [get(s, "kvm_domain_block_read_requests_total", domain=dom.name(), target="vda")
+             for s in (first, second)]
+    assert reads[0] == reads[1] > 10

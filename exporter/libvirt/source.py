@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 import libvirt
 
 from exporter.libvirt.capabilities import kvm_usable
+from exporter.libvirt.cgroups import DomainCpu
 from exporter.libvirt.connection import error_reason, is_connection_error, is_missing_domain
 from exporter.libvirt.shared import XML_MAX_AGE, SharedLibvirt
 from exporter.libvirt.slow import SLOW_GROUPS, SlowStats
@@ -132,6 +133,10 @@ def _partial_records(domains: list[Any], reasons: dict[str, str]) -> list[Domain
     return records
 
 
+def _has_block_counters(stats: dict[str, Any]) -> bool:
+    return any(f"block.{i}.rd.reqs" in stats for i in range(int(stats.get("block.count", 0))))
+
+
 def _retrieve(call: asyncio.Future[Any]) -> None:
     if not call.cancelled():
         call.exception()
@@ -175,6 +180,7 @@ class Places:
     """Where the domains' QEMU processes can be seen: None when libvirt is remote."""
     run_dir: Path
     procfs: Path
+    sysfs: Path = Path("/sys")
 
 
 class LibvirtSource:
@@ -195,6 +201,7 @@ class LibvirtSource:
         local = places is not None and is_local(self.connection.uri)
         self._running = RunningDomains(places.run_dir, places.procfs) if local and places else None
         self._vcpus = VcpuThreads(places.procfs) if local and places and "vcpu" in self._groups else None
+        self._cpu = DomainCpu(places.procfs, places.sysfs) if local and places else None
         self.parallel = parallel
         self._nowait = NOWAIT
         # A domain whose QEMU hangs holds one stuck call (one thread) until it answers again.
@@ -297,8 +304,9 @@ class LibvirtSource:
         for key in [key for key in self._domain_errors if key[0] not in names]:
             del self._domain_errors[key]
         self.slow.retain(set(domains))
-        if self._vcpus is not None:
-            self._vcpus.forget_except(pids)
+        for reader in (self._vcpus, self._cpu):
+            if reader is not None:
+                reader.forget_except(pids)
 
     def _fresh_or_last(self, uuid: str, fresh: dict[str, DomainRecord],
                        failed: dict[str, str]) -> DomainRecord | None:
@@ -402,7 +410,8 @@ class LibvirtSource:
         if self._vcpus is not None and pid is not None:
             record.stats.update(self._vcpus.read(pid))
         if "cpu" in self._groups:
-            record.stats.update(cpu_stats(optional_call(dom.getCPUStats, True)))
+            cpu = self._cpu.read(pid) if self._cpu is not None and pid is not None else {}
+            record.stats.update(cpu or cpu_stats(optional_call(dom.getCPUStats, True)))
         if "job" in self._groups:
             record.job = optional_call(dom.jobStats)
 
@@ -412,8 +421,7 @@ class LibvirtSource:
         last = self._last.get(uuid)
         if last is None or "block" not in self._groups:
             return False
-        had = any(key.endswith(".rd.reqs") for key in last.stats)
-        return had and not any(key.endswith(".rd.reqs") for key in stats)
+        return _has_block_counters(last.stats) and not _has_block_counters(stats)
 
     async def _refresh_slow(self) -> None:
         """The background reads of the slow groups: one bulk call per group over the domains

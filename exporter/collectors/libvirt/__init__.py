@@ -67,5 +67,6 @@ def create(settings: Settings, shared: Shared) -> LibvirtCollector:
     source = LibvirtSource(shared.libvirt, PARALLEL_CALLS.of(settings), STATS_GROUPS_OPTION.of(settings),
                            domain_filter(settings), budget=settings.collector_timeout * 0.6,
                            slow_interval=SLOW_INTERVAL.of(settings),
-                           places=Places(Path(settings.libvirt_run_dir), Path(settings.path_procfs)))
+                           places=Places(Path(settings.libvirt_run_dir), Path(settings.path_procfs),
+                                         Path(settings.path_sysfs)))
     return LibvirtCollector(source)
