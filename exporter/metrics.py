@@ -89,22 +89,31 @@ class SeriesNames:
     escaped and joined once. Bounded: emptied when it holds more than `limit` series."""
 
     def __init__(self, limit: int = 1 << 19) -> None:
-        self._names: dict[tuple[str, tuple[str, ...]], str] = {}
+        self._tables: dict[str, dict[tuple[str, ...], str]] = {}  # sample name -> values -> text
+        self._size = 0
         self._limit = limit
 
-    def get(self, sample_name: str, labelnames: tuple[str, ...], labelvalues: Sequence[str]) -> str:
-        values = labelvalues if type(labelvalues) is tuple else tuple(labelvalues)
-        key = (sample_name, values)
-        found = self._names.get(key)
+    def table(self, sample_name: str) -> dict[tuple[str, ...], str]:
+        found = self._tables.get(sample_name)
         if found is None:
-            if len(values) != len(labelnames):
-                raise ValueError(f"{sample_name}: {len(values)} label values for {labelnames}")
-            if len(self._names) >= self._limit:
-                self._names.clear()
-            labels = ",".join(f'{n}="{escape_label_value(v)}"'
-                              for n, v in zip(labelnames, values, strict=True))
-            found = self._names[key] = f"{sample_name}{{{labels}}} "
+            found = self._tables[sample_name] = {}
         return found
+
+    def make(self, table: dict[tuple[str, ...], str], sample_name: str, labelnames: tuple[str, ...],
+             labelvalues: Sequence[str]) -> str:
+        values = tuple(labelvalues)
+        if len(values) != len(labelnames):
+            raise ValueError(f"{sample_name}: {len(values)} label values for {labelnames}")
+        if self._size >= self._limit:
+            for each in self._tables.values():
+                each.clear()
+            self._size = 0
+        labels = ",".join(f'{n}="{escape_label_value(v)}"' for n, v in zip(labelnames, values, strict=True))
+        text = f"{sample_name}{{{labels}}} "
+        if type(labelvalues) is tuple:  # lists are not hashable: rendered, not kept
+            table[values] = text
+            self._size += 1
+        return text
 
 
 _SERIES_NAMES = SeriesNames()
@@ -143,7 +152,11 @@ def _render_family(family: Family, openmetrics: bool, names: SeriesNames, out: l
     if not labelnames:
         out.extend(f"{sample_name} {format_value(value)}\n" for _, value in family.rows)
         return
-    series_name = names.get
+    table = names.table(sample_name)
+    known = table.get
+    append = out.append
     for labelvalues, value in family.rows:
-        text = str(value) if type(value) is int else format_value(value)
-        out.append(f"{series_name(sample_name, labelnames, labelvalues)}{text}\n")
+        series = known(labelvalues) if type(labelvalues) is tuple else None
+        if series is None:
+            series = names.make(table, sample_name, labelnames, labelvalues)
+        append(f"{series}{value if type(value) is int else format_value(value)}\n")

@@ -35,10 +35,15 @@ KIB = 1024
 MS = 1e-3
 
 
+_DIVISORS = {NS: 10**9, MS: 1000}
+
+
 def to_base(value: float, scale: float) -> float:
-    if scale >= 1:
+    if scale == 1:
+        return value
+    if scale > 1:
         return value * scale
-    return value / round(1 / scale)
+    return value / (_DIVISORS.get(scale) or round(1 / scale))
 
 
 @dataclass(frozen=True)
@@ -295,7 +300,7 @@ def _add_stats(acc: _DomainFamilies, name: str, stats: dict[str, Any]) -> None:
     for key, value in stats.items():
         field = DOMAIN_FIELDS.get(key)
         if field is not None:
-            acc.scalars[key].add(key_d, to_base(value, field.scale))
+            acc.scalars[key].rows.append((key_d, to_base(value, field.scale)))
             continue
         group, _, rest = key.partition(".")
         index, _, sub = rest.partition(".")
@@ -328,7 +333,7 @@ def _add_indexed(
         for sub, value in groups[index].items():
             field = fields.get(sub)
             if field is not None and not isinstance(value, str):
-                families[sub].add(key, to_base(value, field.scale))
+                families[sub].rows.append((key, to_base(value, field.scale)))
 
 
 def _distinct_target(name: str, index: str, seen: set[str]) -> str:
@@ -353,7 +358,7 @@ def _add_kvm_vcpu_stats(
             key, label_value = target
             field = KVM_VCPU_FAMILIES[key][0]
             labels = (domain, index, label_value) if label_value else (domain, index)
-            families[key].add(labels, to_base(value, field.scale))
+            families[key].rows.append((labels, to_base(value, field.scale)))
 
 
 def _add_job(acc: _DomainFamilies, name: str, job: dict[str, Any]) -> None:
