@@ -29,6 +29,7 @@ from typing import Any
 import libvirt
 from scrape_bench import BRIDGE, URI, Domains, wait_until_idle
 
+from exporter.libvirt.cgroups import DomainCpu
 from exporter.libvirt.source import NOWAIT
 from exporter.libvirt.vcpus import VcpuThreads
 from exporter.qemu_pids import RunningDomains
@@ -61,12 +62,22 @@ def proc_vcpu_threads(_conn: Any, doms: list[Any]) -> None:
         threads.read(pids[dom.name()])
 
 
+def cgroup_cpu(_conn: Any, doms: list[Any]) -> None:
+    """Domain CPU times read by the exporter from each domain's cgroup v2 cpu.stat."""
+    pids = RunningDomains(Path("/run/libvirt/qemu"), Path("/proc")).read()
+    cpu = DomainCpu(Path("/proc"), Path("/sys"))
+    for dom in doms:
+        if not cpu.read(pids[dom.name()]):
+            raise ImportError("no cgroup v2 cpu.stat on this host")
+
+
 CANDIDATES: list[tuple[str, str, Callable[[Any, list[Any]], None]]] = [
     ("state and reason", "bulk state", bulk(S.VIR_DOMAIN_STATS_STATE)),
     ("state and reason", "state()", each(lambda d: d.state())),
     ("monitor occupied?", "controlInfo()", each(lambda d: d.controlInfo())),
     ("domain CPU times", "bulk cpu-total", bulk(S.VIR_DOMAIN_STATS_CPU_TOTAL)),
     ("domain CPU times", "getCPUStats(True)", each(lambda d: d.getCPUStats(True))),
+    ("domain CPU times", "the exporter's cgroup cpu.stat read (cgroups.py)", cgroup_cpu),
     ("vCPU time/wait/delay + KVM stats", "bulk vcpu", bulk(S.VIR_DOMAIN_STATS_VCPU)),
     ("vCPU state/time", "vcpus()", each(lambda d: d.vcpus())),
     ("vCPU time/delay", "the exporter's /proc read (vcpus.py)", proc_vcpu_threads),

@@ -24,6 +24,9 @@ class NotARegularFile(OSError):
         super().__init__(errno.ESPIPE, "not a regular file", str(path))
 
 
+_CHUNK = 1 << 16
+
+
 def read_file(path: str | Path, limit: int = -1) -> bytes:
     """Read a file that must never block the reader: opened non-blocking and refused unless
     it is a regular file (sysfs and procfs attributes are), so a FIFO planted in a hwmon or
@@ -32,8 +35,17 @@ def read_file(path: str | Path, limit: int = -1) -> bytes:
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise NotARegularFile(path)
-        with os.fdopen(fd, "rb", closefd=False) as handle:
-            return handle.read(limit)
+        # read(2) until EOF or `limit`: procfs hands out a page per call; no file object
+        chunks = []
+        left = limit
+        while left != 0:
+            chunk = os.read(fd, _CHUNK if left < 0 else min(left, _CHUNK))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            if left > 0:
+                left -= len(chunk)
+        return b"".join(chunks)
     finally:
         os.close(fd)
 
@@ -56,12 +68,17 @@ def parse_int(text: str) -> int:
 class SysfsReader:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
+        self._root = str(self.root).rstrip("/") or ""
         self.errors = 0
 
     def path(self, relative: str | Path) -> Path:
         return self.root / relative
 
-    def read_str(self, path: Path, invalid_is_missing: bool = False) -> str | None:
+    def at(self, relative: str) -> str:
+        """`path()` as a string, for loops over many attributes (no Path object per file)."""
+        return f"{self._root}/{relative}"
+
+    def read_str(self, path: str | Path, invalid_is_missing: bool = False) -> str | None:
         """`invalid_is_missing`: EINVAL means "no value now" (a network link's carrier or
         speed while it is down), not a broken file."""
         try:
@@ -81,7 +98,7 @@ class SysfsReader:
             self.errors += 1
             return None
 
-    def read_int(self, path: Path, invalid_is_missing: bool = False) -> int | None:
+    def read_int(self, path: str | Path, invalid_is_missing: bool = False) -> int | None:
         text = self.read_str(path, invalid_is_missing)
         if text is None:
             return None

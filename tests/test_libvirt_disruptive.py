@@ -102,12 +102,37 @@ async def test_frozen_libvirtd_costs_only_the_libvirt_collector(
 async def test_exporter_reconnects_after_libvirtd_restart(
     aiohttp_client: Any, domains: Domains, libvirtd: psutil.Process
 ) -> None:
-    dom = domains.create("restart")
+    """The one shared libvirt source follows a restarted libvirtd for every collector that
+    reads it: libvirt, storage (disk images) and config (definition drift), including a
+    domain defined only after the restart."""
+    dom = domains.create("restart", persistent=True)
     settings = Settings(libvirt_uri=QEMU_URI, collector_timeout=5,
-                        collectors=frozenset({"libvirt", "process"}))
+                        collectors=frozenset({"libvirt", "process", "storage", "config"}))
     client = await aiohttp_client(create_app(settings))
     samples = parse_samples(await (await client.get("/metrics")).text())
     assert get(samples, "kvm_domain_state_code", domain=dom.name()) == 1
+    assert get(samples, "kvm_domain_disk_image_present", domain=dom.name(), target="vda") == 1
+    assert get(samples, "kvm_domain_config_drift", domain=dom.name()) == 0
+    command = libvirtd.cmdline()
+    libvirtd.send_signal(signal.SIGTERM)
+    libvirtd.wait(30)
+    try:
+        samples = parse_samples(await (await client.get("/metrics")).text())
+        assert get(samples, "kvm_libvirt_up") == 0
+        assert get(samples, "kvm_scrape_collector_success", collector="libvirt") == 0
+    finally:
+        subprocess.run(command, check=True)
+        await asyncio.to_thread(wait_for_libvirtd)
+    domains.conn = libvirt.open(QEMU_URI)  # the test's own connection died with the daemon
+    later = domains.create("defined-after", persistent=True)
+    samples = parse_samples(await (await client.get("/metrics")).text())
+    assert get(samples, "kvm_libvirt_up") == 1
+    for collector in ("libvirt", "storage", "config"):
+        assert get(samples, "kvm_scrape_collector_success", collector=collector) == 1
+    for each in (dom, later):
+        assert get(samples, "kvm_domain_state_code", domain=each.name()) == 1
+        assert get(samples, "kvm_domain_disk_image_present", domain=each.name(), target="vda") == 1
+        assert get(samples, "kvm_domain_config_drift", domain=each.name()) == 0
     command = libvirtd.cmdline()
     libvirtd.send_signal(signal.SIGTERM)
     libvirtd.wait(30)

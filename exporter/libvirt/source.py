@@ -219,6 +219,8 @@ class LibvirtSource:
         self._wake = asyncio.Event()  # an event made a background read due at once
         self._inventory_call: asyncio.Future[Any] | None = None  # the last collection's first call
         self._slow_call: asyncio.Future[Any] | None = None  # the last background read
+        self._slow_started = 0.0  # when it started (monotonic)
+        self._answered_at = 0.0  # when libvirt last answered a collection's inventory
 
     async def fetch(self) -> LibvirtSnapshot:
         loop = asyncio.get_running_loop()
@@ -235,6 +237,7 @@ class LibvirtSource:
                 log.warning("libvirt unreachable", extra={"uri": self.connection.uri, "err": str(exc)})
             self._unreachable = str(exc)
             return LibvirtSnapshot(up=False, error=str(exc))
+        self._answered_at = time.monotonic()
         if self._unreachable:
             log.info("libvirt reachable again", extra={"uri": self.connection.uri})
             self._unreachable = ""
@@ -441,10 +444,14 @@ class LibvirtSource:
                     await self._read_slow(loop, [self._domains[uuid] for uuid in uuids], group)
 
     def _libvirt_answers(self) -> bool:
-        """Background reads only while libvirt answered the last collection and no earlier
-        background read is stuck: a frozen daemon or a hung QEMU holds one call, not more."""
-        calls = (self._inventory_call, self._slow_call)
-        return not self._unreachable and all(call is None or call.done() for call in calls)
+        """Background reads only while libvirt answered the last collection, and, if an
+        earlier background read is stuck (a hung QEMU in it), only once a collection has
+        answered since it started: a frozen daemon holds one background call, never more,
+        and a hung domain (busy, so left out) does not stop the others' reads."""
+        if self._unreachable or (self._inventory_call is not None and not self._inventory_call.done()):
+            return False
+        stuck = self._slow_call is not None and not self._slow_call.done()
+        return not stuck or self._answered_at > self._slow_started
 
     async def _until_due(self) -> None:
         next_due = self.slow.next_due()
@@ -457,7 +464,7 @@ class LibvirtSource:
         flags = int(libvirt.VIR_DOMAIN_STATS_STATE) | int(SLOW_GROUPS[group])
         call = self._slow_call = loop.run_in_executor(self._pool, self._slow_answers, domains, flags)
         call.add_done_callback(_retrieve)  # a late call's error is nobody's to raise
-        started = time.monotonic()
+        started = self._slow_started = time.monotonic()
         for dom in domains:
             self._outstanding[dom.UUIDString()] = (call, started)
         done, _ = await asyncio.wait({call}, timeout=self._budget)

@@ -110,9 +110,8 @@ def link_kind(reader: SysfsReader, device: str) -> str:
 
 
 def _master(reader: SysfsReader, device: str) -> str:
-    master = reader.path(f"class/net/{device}/master")
     try:
-        return os.path.basename(os.readlink(master))
+        return os.path.basename(os.readlink(reader.at(f"class/net/{device}/master")))
     except OSError:
         return ""
 
@@ -123,30 +122,30 @@ KindCache = dict[tuple[str, int | None], str]
 def read_link(reader: SysfsReader, device: str, kinds: KindCache | None = None) -> Link:
     """`kinds` remembers each interface's kind by (name, ifindex): it never changes for a
     device, and finding it costs several reads."""
-    base = f"class/net/{device}"
-    ifindex = reader.read_int(reader.path(f"{base}/ifindex"))
+    base = reader.at(f"class/net/{device}")
+    ifindex = reader.read_int(f"{base}/ifindex")
     kind = kinds.get((device, ifindex)) if kinds is not None else None
     if kind is None:
         kind = link_kind(reader, device)
         if kinds is not None:
             kinds[(device, ifindex)] = kind
-    flags = _hex(reader.read_str(reader.path(f"{base}/flags")))
+    flags = _hex(reader.read_str(f"{base}/flags"))
     admin_up = bool(flags & IFF_UP) if flags is not None else None
     # carrier and speed answer EINVAL while the link is administratively down: not an error.
-    carrier = reader.read_int(reader.path(f"{base}/carrier"), invalid_is_missing=True)
-    speed = reader.read_int(reader.path(f"{base}/speed"), invalid_is_missing=True)
+    carrier = reader.read_int(f"{base}/carrier", invalid_is_missing=True)
+    speed = reader.read_int(f"{base}/speed", invalid_is_missing=True)
     return Link(
         device=device,
         kind=kind,
         admin_up=admin_up,
-        operstate=reader.read_str(reader.path(f"{base}/operstate")) or "unknown",
+        operstate=reader.read_str(f"{base}/operstate") or "unknown",
         carrier=carrier,
-        carrier_changes=reader.read_int(reader.path(f"{base}/carrier_changes")),
-        carrier_up=reader.read_int(reader.path(f"{base}/carrier_up_count")),
-        carrier_down=reader.read_int(reader.path(f"{base}/carrier_down_count")),
+        carrier_changes=reader.read_int(f"{base}/carrier_changes"),
+        carrier_up=reader.read_int(f"{base}/carrier_up_count"),
+        carrier_down=reader.read_int(f"{base}/carrier_down_count"),
         speed_mbps=speed if speed is not None and speed >= 0 else None,
-        mtu=reader.read_int(reader.path(f"{base}/mtu")),
-        address=reader.read_str(reader.path(f"{base}/address")) or "",
+        mtu=reader.read_int(f"{base}/mtu"),
+        address=reader.read_str(f"{base}/address") or "",
         master=_master(reader, device),
         ifindex=ifindex,
     )
@@ -175,7 +174,7 @@ def read_links(reader: SysfsReader, kinds: KindCache | None = None) -> Links:
         for gone in [key for key in kinds if key[0] not in devices]:
             del kinds[gone]
     for device in devices:
-        if not reader.path(f"class/net/{device}").is_dir():
+        if not os.path.isdir(reader.at(f"class/net/{device}")):
             continue  # bonding_masters is a file
         link = read_link(reader, device, kinds)
         links.append(link)
