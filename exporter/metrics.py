@@ -86,7 +86,8 @@ def format_value(value: float) -> str:
 class SeriesNames:
     """`name{label="value",...} ` of each series rendered, kept across scrapes: the label
     sets of a host's domains, disks and vNICs are the same scrape after scrape, so each is
-    escaped and joined once. Bounded: emptied when it holds more than `limit` series."""
+    escaped and joined once. Bounded: emptied when it holds more than `limit` series, or
+    more than twice the series of the last render (domains that came and went)."""
 
     def __init__(self, limit: int = 1 << 19) -> None:
         self._tables: dict[str, dict[tuple[str, ...], str]] = {}  # sample name -> values -> text
@@ -105,15 +106,24 @@ class SeriesNames:
         if len(values) != len(labelnames):
             raise ValueError(f"{sample_name}: {len(values)} label values for {labelnames}")
         if self._size >= self._limit:
-            for each in self._tables.values():
-                each.clear()
-            self._size = 0
+            self.clear()
         labels = ",".join(f'{n}="{escape_label_value(v)}"' for n, v in zip(labelnames, values, strict=True))
         text = f"{sample_name}{{{labels}}} "
         if type(labelvalues) is tuple:  # lists are not hashable: rendered, not kept
             table[values] = text
             self._size += 1
         return text
+
+
+    def clear(self) -> None:
+        for each in self._tables.values():
+            each.clear()
+        self._size = 0
+
+    def rendered(self, series: int) -> None:
+        """A render wrote `series` series: forget names of series that are long gone."""
+        if self._size > 2 * series + 1024:
+            self.clear()
 
 
 _SERIES_NAMES = SeriesNames()
@@ -137,6 +147,7 @@ def render(families: Iterable[Family], openmetrics: bool = False,
     out: list[str] = []
     for family in merged.values():
         _render_family(family, openmetrics, names, out)
+    names.rendered(len(out))
     if openmetrics:
         out.append("# EOF\n")
     return "".join(out)

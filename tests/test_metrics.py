@@ -7,7 +7,7 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 from support.promtool import check_metrics
 
-from exporter.metrics import counter, format_value, gauge, render
+from exporter.metrics import SeriesNames, counter, format_value, gauge, render
 
 NASTY = 'quote " backslash \\ newline \n unicode ☃ Ω'
 
@@ -60,3 +60,19 @@ def test_families_of_one_name_are_merged_and_empty_ones_keep_headers() -> None:
 )
 def test_value_formatting(value: float, text: str) -> None:
     assert format_value(value) == text
+
+
+def test_series_names_kept_across_renders_stay_bounded() -> None:
+    """Each series' escaped name is kept for the next render, but names of series that are
+    gone (domains that came and went) do not pile up: at most about twice the live ones."""
+    names = SeriesNames()
+    for generation in range(50):
+        family = gauge("churn", "Series whose label values change every render.", ["domain"])
+        for i in range(1000):
+            family.add((f"d{generation}-{i}",), i)
+        text = render([family], names=names)
+        assert f'kvm_churn{{domain="d{generation}-999"}} 999\n' in text
+    assert names._size <= 2 * 1002 + 1024
+    same = gauge("same", 'A label with "quotes" and a \\ backslash.', ["v"])
+    same.add(('a"b\\c',), 1)
+    assert render([same], names=names) == render([same], names=SeriesNames())
