@@ -68,7 +68,7 @@ def cgroup_cpu(_conn: Any, doms: list[Any]) -> None:
     cpu = DomainCpu(Path("/proc"), Path("/sys"))
     for dom in doms:
         if not cpu.read(pids[dom.name()]):
-            raise ImportError("no cgroup v2 cpu.stat on this host")
+            raise RuntimeError("no cgroup v2 cpu.stat on this host")
 
 
 CANDIDATES: list[tuple[str, str, Callable[[Any, list[Any]], None]]] = [
@@ -155,7 +155,7 @@ def main() -> None:
         for datum, name, call in CANDIDATES:
             try:
                 seconds, counted = measure(conn, doms, call, args.rounds)
-            except (ImportError, libvirt.libvirtError) as exc:
+            except (RuntimeError, libvirt.libvirtError) as exc:
                 print(f"| {datum} | {name} | failed: {exc} | |")
                 continue
             per_domain = ", ".join(f"{cmd} {n / len(doms):g}" for cmd, n in sorted(counted.items())) or "none"

@@ -21,6 +21,8 @@ from exporter.qemu_pids import (
     parse_pidfile,
     pidfile_domain,
 )
+from exporter.settings import Settings
+from exporter.shared import Shared
 
 LOG_DIR = Path("/var/log/libvirt/qemu")
 QEMU_ONLY = only("qemu")
@@ -174,3 +176,21 @@ def test_running_domains_confirm_each_pid_once(tmp_path: Path) -> None:
     assert running.read() == {"web": 101}
     shutil.rmtree(procfs / "101")  # the process is gone
     assert running.read() == {}
+
+
+def test_one_read_of_the_pid_files_per_collection_serves_every_collector(tmp_path: Path) -> None:
+    """The kernel, QEMU and libvirt collectors all ask which QEMU runs which domain: the
+    app's Shared reads the pid files once per collection and hands each a copy."""
+    run, procfs = tmp_path / "run", tmp_path / "proc"
+    run.mkdir()
+    (procfs / "101").mkdir(parents=True)
+    (procfs / "101" / "cmdline").write_bytes(b"qemu-system-x86_64\0-name\0guest=web\0")
+    (run / "web.pid").write_text("101\n")
+    shared = Shared(Settings(libvirt_run_dir=str(run), path_procfs=str(procfs)))
+    shared.begin_collection()
+    first = shared.running_domains()
+    (run / "web.pid").unlink()  # read again only in the next collection
+    first["changed"] = 1  # a caller's copy
+    assert shared.running_domains() == {"web": 101}
+    shared.begin_collection()
+    assert shared.running_domains() == {}

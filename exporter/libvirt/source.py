@@ -37,7 +37,6 @@ from exporter.libvirt.slow import SLOW_GROUPS, SlowStats
 from exporter.libvirt.snapshot import DomainRecord, HostInfo, LibvirtSnapshot, version_string
 from exporter.libvirt.states import ACTIVE_STATES, PAUSED, event_detail_name, event_name
 from exporter.libvirt.vcpus import VcpuThreads
-from exporter.qemu_pids import RunningDomains
 from exporter.threads import DaemonThreadPool
 
 log = logging.getLogger(__name__)
@@ -176,11 +175,13 @@ class LifecycleCounter:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class Places:
-    """Where the domains' QEMU processes can be seen: None when libvirt is remote."""
-    run_dir: Path
+class HostView:
+    """How the exporter sees the host's QEMU processes: `running()` maps domain names to
+    their pids (Shared.running_domains), procfs and sysfs are the host's mounts. Used only
+    when libvirt's URI is local."""
+    running: Callable[[], dict[str, int]]
     procfs: Path
-    sysfs: Path = Path("/sys")
+    sysfs: Path
 
 
 class LibvirtSource:
@@ -188,7 +189,7 @@ class LibvirtSource:
 
     def __init__(self, shared: SharedLibvirt, parallel: int = 4, groups: tuple[str, ...] = STATS_GROUPS,
                  wanted: Callable[[str], bool] = lambda _name: True, budget: float = 5.0,
-                 slow_interval: float = 60.0, places: Places | None = None) -> None:
+                 slow_interval: float = 60.0, host: HostView | None = None) -> None:
         self.shared = shared
         self._groups = frozenset(groups)
         self._fresh_flags = fresh_flags(self._groups)
@@ -198,10 +199,10 @@ class LibvirtSource:
         self.lifecycle = LifecycleCounter()
         self.connection = shared.connection
         self.connection.subscribe(domain_event=self.slow.event, lifecycle=self.lifecycle.record)
-        local = places is not None and is_local(self.connection.uri)
-        self._running = RunningDomains(places.run_dir, places.procfs) if local and places else None
-        self._vcpus = VcpuThreads(places.procfs) if local and places and "vcpu" in self._groups else None
-        self._cpu = DomainCpu(places.procfs, places.sysfs) if local and places else None
+        host = host if host is not None and is_local(self.connection.uri) else None
+        self._running = host.running if host else None
+        self._vcpus = VcpuThreads(host.procfs) if host and "vcpu" in self._groups else None
+        self._cpu = DomainCpu(host.procfs, host.sysfs) if host else None
         self.parallel = parallel
         self._nowait = NOWAIT
         # A domain whose QEMU hangs holds one stuck call (one thread) until it answers again.
@@ -332,7 +333,7 @@ class LibvirtSource:
         inventory = self.shared.inventory()
         conn = inventory.conn
         domains = [dom for dom in inventory.domains if self._wanted(dom.name())]
-        pids = self._running.read() if self._running is not None else {}
+        pids = self._running() if self._running is not None else {}
         return conn, self._host_info(conn), domains, inventory.autostart, inventory.persistent, pids
 
     def _host_info(self, conn: Any) -> HostInfo:
@@ -365,8 +366,10 @@ class LibvirtSource:
         """The bulk calls for `domains` (the fresh groups; with the slow groups too for domains
         that have none yet), then the per-domain calls each needs. An error of one domain's
         calls costs that domain (a record marked with the error), not the share."""
-        new = [dom for dom in domains if self.slow.missing(dom.UUIDString())]
-        known = [dom for dom in domains if not self.slow.missing(dom.UUIDString())]
+        new: list[Any] = []
+        known: list[Any] = []
+        for dom in domains:
+            (new if self.slow.missing(dom.UUIDString()) else known).append(dom)
         answers = [*self._bulk_stats(conn, new, self._full_flags),
                    *self._bulk_stats(conn, known, self._fresh_flags)]
         records = []
@@ -435,8 +438,7 @@ class LibvirtSource:
             if not self._libvirt_answers():
                 continue
             async with self._calls:
-                busy = self._busy(time.monotonic()) | {
-                    uuid for uuid, (call, _) in self._outstanding.items() if not call.done()}
+                busy = {uuid for uuid, (call, _) in self._outstanding.items() if not call.done()}
                 due = self.slow.due([uuid for uuid in self._domains if uuid not in busy])
                 for group, uuids in due.items():
                     if not self._libvirt_answers():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 from exporter.collector import CollectorError, SingleFlight, in_thread, register
@@ -17,7 +18,7 @@ from exporter.collectors.kernel.kmsg import KernelEvent, KmsgReader, classify, d
 from exporter.metrics import Family, counter, single
 from exporter.options import Option
 from exporter.procfs import read_vmstat
-from exporter.qemu_pids import PidIndex, RunningDomains
+from exporter.qemu_pids import PidIndex
 from exporter.settings import Settings
 from exporter.shared import Shared
 
@@ -121,17 +122,17 @@ def vmstat_families(vmstat: dict[str, int]) -> list[Family]:
 class KernelCollector:
     name = "kernel"
 
-    def __init__(self, kmsg_path: str, procfs: str, run_dir: str) -> None:
+    def __init__(self, kmsg_path: str, procfs: str, running: Callable[[], dict[str, int]]) -> None:
         self._reader = KmsgReader(kmsg_path)
         self._procfs = Path(procfs)
-        self._running = RunningDomains(Path(run_dir), self._procfs)
+        self._running = running  # domain -> QEMU pid (Shared.running_domains)
         self._pids = PidIndex()
         self._events = KernelEvents()
         self._reported_unreadable = False
         self._flight: SingleFlight[tuple[list[Family], str]] = in_thread(self._read)
 
     def _read(self) -> tuple[list[Family], str]:
-        self._pids.update(self._running.read())
+        self._pids.update(self._running())
         try:
             vmstat = read_vmstat(self._procfs)
         except OSError as exc:
@@ -178,5 +179,5 @@ KMSG_PATH = Option("path.kmsg", "/dev/kmsg", "The kernel log device to read new 
 @register("kernel", default_enabled=True, options=[KMSG_PATH],
           description="OOM kills (with the VM named), hardware, block I/O, iSCSI and KVM errors "
           "from the kernel log and /proc/vmstat")
-def create(settings: Settings, _shared: Shared) -> KernelCollector:
-    return KernelCollector(KMSG_PATH.of(settings), settings.path_procfs, settings.libvirt_run_dir)
+def create(settings: Settings, shared: Shared) -> KernelCollector:
+    return KernelCollector(KMSG_PATH.of(settings), settings.path_procfs, shared.running_domains)

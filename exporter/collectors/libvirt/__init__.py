@@ -10,7 +10,7 @@ from pathlib import Path
 from exporter.collector import CollectorError, SingleFlight, register
 from exporter.collectors.libvirt.families import build_families
 from exporter.libvirt.snapshot import LibvirtSnapshot
-from exporter.libvirt.source import STATS_GROUPS, LibvirtSource, Places, parse_stats_groups
+from exporter.libvirt.source import STATS_GROUPS, HostView, LibvirtSource, parse_stats_groups
 from exporter.metrics import Family
 from exporter.options import Option, duration, positive_int, regex
 from exporter.settings import Settings
@@ -67,6 +67,6 @@ def create(settings: Settings, shared: Shared) -> LibvirtCollector:
     source = LibvirtSource(shared.libvirt, PARALLEL_CALLS.of(settings), STATS_GROUPS_OPTION.of(settings),
                            domain_filter(settings), budget=settings.collector_timeout * 0.6,
                            slow_interval=SLOW_INTERVAL.of(settings),
-                           places=Places(Path(settings.libvirt_run_dir), Path(settings.path_procfs),
+                           host=HostView(shared.running_domains, Path(settings.path_procfs),
                                          Path(settings.path_sysfs)))
     return LibvirtCollector(source)

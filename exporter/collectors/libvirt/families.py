@@ -35,15 +35,10 @@ KIB = 1024
 MS = 1e-3
 
 
-_DIVISORS = {NS: 10**9, MS: 1000}
-
-
 def to_base(value: float, scale: float) -> float:
-    if scale == 1:
-        return value
-    if scale > 1:
+    if scale >= 1:
         return value * scale
-    return value / (_DIVISORS.get(scale) or round(1 / scale))
+    return value / round(1 / scale)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +14,6 @@ from exporter.collectors.qemu.logs import KINDS, LogTailer, classify_line
 from exporter.collectors.qemu.processes import QemuProcess, QemuProcessReader
 from exporter.metrics import Family, counter, gauge
 from exporter.options import Option
-from exporter.qemu_pids import RunningDomains
 from exporter.settings import Settings
 from exporter.shared import Shared
 
@@ -73,8 +73,8 @@ def qemu_families(snapshot: QemuSnapshot) -> list[Family]:
 class QemuCollector(ThreadedCollector[QemuSnapshot]):
     name = "qemu"
 
-    def __init__(self, run_dir: str, log_dir: str, procfs: str) -> None:
-        self._running = RunningDomains(Path(run_dir), Path(procfs))
+    def __init__(self, running: Callable[[], dict[str, int]], log_dir: str, procfs: str) -> None:
+        self._running = running  # domain -> QEMU pid (Shared.running_domains)
         self._tailer = LogTailer(Path(log_dir))
         self._processes = QemuProcessReader(Path(procfs))
         self._log_errors: Counter[tuple[str, str]] = Counter()
@@ -82,7 +82,7 @@ class QemuCollector(ThreadedCollector[QemuSnapshot]):
         super().__init__(self._read, qemu_families)
 
     def _read(self) -> QemuSnapshot:
-        running = self._running.read()
+        running = self._running()
         readable = self._read_logs()
         for domain in running:
             for kind in KINDS:
@@ -113,5 +113,5 @@ LOG_DIR = Option("qemu.log-dir", "var/log/libvirt/qemu", "Directory of QEMU's pe
 
 @register("qemu", default_enabled=True, options=[LOG_DIR],
           description="each domain's QEMU process (memory, CPU, fds, I/O, overhead) and its log errors")
-def create(settings: Settings, _shared: Shared) -> QemuCollector:
-    return QemuCollector(settings.libvirt_run_dir, LOG_DIR.of(settings), settings.path_procfs)
+def create(settings: Settings, shared: Shared) -> QemuCollector:
+    return QemuCollector(shared.running_domains, LOG_DIR.of(settings), settings.path_procfs)
