@@ -5,6 +5,7 @@ Faults: domain_failure, overcommit.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -22,6 +23,7 @@ from support.promtool import check_metrics
 from support.scrape import Samples, parse_samples, series
 
 from exporter.collectors.libvirt.families import build_families
+from exporter.collectors.libvirt.plans import StatsPlans
 from exporter.libvirt.domxml import parse_domain_xml
 from exporter.libvirt.shared import SharedLibvirt
 from exporter.libvirt.snapshot import DomainRecord, LibvirtSnapshot
@@ -229,3 +231,35 @@ def test_duplicate_series_are_impossible_by_construction() -> None:
     assert targets == {"#0", "#1", "tap0", "tap0#3"}
     families = list(text_string_to_metric_families(render(build_families(snapshot), openmetrics=True)))
     assert {f.name for f in families} >= {"kvm_domain_interface_receive_bytes", "kvm_domain_block_read_bytes"}
+
+
+def test_kept_stats_plans_give_the_output_of_fresh_ones() -> None:
+    """Each domain's plan (where its stats keys go) is kept across builds and made anew when
+    the domain reports other keys or renames a device; the output is the same as without."""
+    plans = StatsPlans()
+    domains = recorded_domains()
+    first = render(build_families(LibvirtSnapshot(True, HOST, domains), plans))
+    assert first == render(build_families(LibvirtSnapshot(True, HOST, domains)))
+    kept = {d.name: plans.plan(d.name, d.stats) for d in domains}
+    plans.end_round()
+    changed = dataclasses.replace(domains[0], stats={**domains[0].stats, "block.0.name": "vdz",
+                                                     "cpu.user": 7, "vcpu.0.delay": 9})
+    changed.stats.pop("cpu.system", None)
+    snapshot = LibvirtSnapshot(True, HOST, [changed, *domains[1:]])
+    assert render(build_families(snapshot, plans)) == render(build_families(snapshot))
+    assert plans.plan(changed.name, changed.stats) is not kept[changed.name]
+    assert all(plans.plan(d.name, d.stats) is kept[d.name] for d in domains[1:])
+    found = samples(snapshot)
+    assert value(found, "kvm_domain_cpu_user_seconds_total", domain=changed.name) == 7e-9
+    assert {s["target"] for s in series(found, "kvm_domain_block_read_bytes_total")
+            if s["domain"] == changed.name} >= {"vdz"}
+
+
+def test_plans_of_domains_gone_are_dropped() -> None:
+    plans = StatsPlans()
+    domains = recorded_domains()
+    build_families(LibvirtSnapshot(True, HOST, domains), plans)
+    kept = plans.plan(domains[1].name, domains[1].stats)
+    plans.end_round()
+    build_families(LibvirtSnapshot(True, HOST, domains[:1]), plans)
+    assert plans.plan(domains[1].name, domains[1].stats) is not kept

@@ -18,7 +18,8 @@ from exporter.collectors.kernel import KernelEvents, event_families, vmstat_fami
 from exporter.collectors.kernel.kmsg import classify
 from exporter.collectors.kvm import readiness_families
 from exporter.collectors.kvm.readiness import read_readiness
-from exporter.collectors.libvirt.families import BLOCK_FIELDS, DOMAIN_FIELDS, build_families
+from exporter.collectors.libvirt.families import build_families
+from exporter.collectors.libvirt.fields import BLOCK_FIELDS, DOMAIN_FIELDS
 from exporter.collectors.mdraid import MdSnapshot, md_families
 from exporter.collectors.mdraid.mdstat import MdSysfs, parse_mdstat
 from exporter.collectors.network import (

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from exporter.collector import CollectorError, SingleFlight, register
 from exporter.collectors.libvirt.families import build_families
+from exporter.collectors.libvirt.plans import StatsPlans
 from exporter.libvirt.snapshot import LibvirtSnapshot
 from exporter.libvirt.source import STATS_GROUPS, HostView, LibvirtSource, parse_stats_groups
 from exporter.metrics import Family
@@ -23,10 +24,11 @@ class LibvirtCollector:
     def __init__(self, source: LibvirtSource) -> None:
         self.source = source
         self._flight: SingleFlight[LibvirtSnapshot] = SingleFlight(source.fetch)
+        self._plans = StatsPlans()
 
     async def collect(self) -> list[Family]:
         snapshot = await self._flight.run()
-        families = build_families(snapshot)
+        families = build_families(snapshot, self._plans)
         if not snapshot.up:
             raise CollectorError(f"libvirt unreachable: {snapshot.error}", families)
         return families

@@ -1,22 +1,32 @@
 """Pure: a LibvirtSnapshot becomes metric families (faults domain_failure, overcommit).
 
-Bulk stats records are flat dicts (`cpu.time`, `vcpu.0.wait`, `block.1.rd.bytes`, ...).
-Tables below map each libvirt field to a metric, its type and its scale to base units,
-so that adding a field is one line and every metric's help text sits in one place.
+The field tables are in `fields.py`; where each domain's stats keys go is planned once per
+domain (`plans.py`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
+from exporter.collectors.libvirt.fields import (
+    BLOCK_FIELDS,
+    DOMAIN_FIELDS,
+    DT,
+    INTERFACE_FIELDS,
+    JOB_FIELDS,
+    KVM_VCPU_FAMILIES,
+    VCPU_FIELDS,
+    D,
+    to_base,
+)
 from exporter.collectors.libvirt.inventory import (
     host_families,
     inventory_families,
     lifecycle_family,
     staleness_families,
 )
+from exporter.collectors.libvirt.plans import SLOTS, StatsPlans
 from exporter.libvirt.snapshot import DomainRecord, LibvirtSnapshot
 from exporter.libvirt.states import (
     ACTIVE_STATES,
@@ -26,162 +36,18 @@ from exporter.libvirt.states import (
     reason_name,
     state_name,
 )
-from exporter.metrics import Family, counter, gauge
-
-# A field's scale to base units: multiply by `scale` when >= 1, else divide by its inverse
-# (dividing 2348200000 by 1e9 gives 2.3482; multiplying by 1e-9 gives 2.3482000000000003).
-NS = 1e-9
-KIB = 1024
-MS = 1e-3
+from exporter.metrics import Family, gauge
 
 
-def to_base(value: float, scale: float) -> float:
-    if scale >= 1:
-        return value * scale
-    return value / round(1 / scale)
-
-
-@dataclass(frozen=True)
-class Field:
-    metric: str
-    kind: str
-    scale: float
-    doc: str
-
-    def family(self, labelnames: tuple[str, ...]) -> Family:
-        make = counter if self.kind == "counter" else gauge
-        return make(self.metric, self.doc, labelnames)
-
-
-def _c(metric: str, doc: str, scale: float = 1) -> Field:
-    return Field(metric, "counter", scale, doc)
-
-
-def _g(metric: str, doc: str, scale: float = 1) -> Field:
-    return Field(metric, "gauge", scale, doc)
-
-
-DOMAIN_FIELDS = {
-    "cpu.time": _c("domain_cpu_seconds", "CPU time used by the domain, in seconds.", NS),
-    "cpu.user": _c("domain_cpu_user_seconds", "User-mode CPU time used by the domain, in seconds.", NS),
-    "cpu.system": _c("domain_cpu_system_seconds", "Kernel-mode CPU time used by the domain, in seconds.", NS),
-    "vcpu.current": _g("domain_vcpus_current", "Number of vCPUs currently online in the domain."),
-    "vcpu.maximum": _g("domain_vcpus_maximum", "Maximum number of vCPUs the domain can have."),
-    "balloon.current": _g("domain_memory_current_bytes", "Memory currently assigned to the domain (balloon size), in bytes.", KIB),
-    "balloon.maximum": _g("domain_memory_maximum_bytes", "Maximum memory the domain may be given, in bytes.", KIB),
-    "balloon.swap_in": _c("domain_memory_swap_in_bytes", "Memory the guest swapped in, in bytes.", KIB),
-    "balloon.swap_out": _c("domain_memory_swap_out_bytes", "Memory the guest swapped out, in bytes.", KIB),
-    "balloon.major_fault": _c("domain_memory_major_faults", "Major page faults in the guest."),
-    "balloon.minor_fault": _c("domain_memory_minor_faults", "Minor page faults in the guest."),
-    "balloon.unused": _g("domain_memory_unused_bytes", "Memory the guest leaves unused, in bytes.", KIB),
-    "balloon.available": _g("domain_memory_available_bytes", "Memory usable by the guest as the guest sees it, in bytes.", KIB),
-    "balloon.usable": _g("domain_memory_usable_bytes", "Memory the guest can use without swapping, in bytes.", KIB),
-    "balloon.rss": _g("domain_memory_rss_bytes", "Resident set size of the domain's QEMU process, in bytes.", KIB),
-    "balloon.disk_caches": _g("domain_memory_disk_caches_bytes", "Guest memory that can be reclaimed from disk caches, in bytes.", KIB),
-    "balloon.last-update": _g("domain_memory_stats_last_update_timestamp_seconds", "When the guest last reported its memory statistics, as a Unix timestamp."),
-    "balloon.hugetlb_pgalloc": _c("domain_memory_hugetlb_allocations", "Successful huge page allocations in the guest."),
-    "balloon.hugetlb_pgfail": _c("domain_memory_hugetlb_allocation_failures", "Failed huge page allocations in the guest."),
-}
-
-VCPU_FIELDS = {
-    "state": _g("domain_vcpu_state", "State of the vCPU (0 offline, 1 running, 2 blocked)."),
-    "time": _c("domain_vcpu_seconds", "CPU time used by the vCPU, in seconds.", NS),
-    "wait": _c("domain_vcpu_wait_seconds", "Time the vCPU wanted to run but was not scheduled (other than for I/O), in seconds.", NS),
-    "delay": _c("domain_vcpu_delay_seconds", "Time the vCPU spent runnable waiting in the host run queue (steal as the guest sees it), in seconds.", NS),
-}
-
-# KVM's own per-vCPU statistics (QEMU query-stats, in the vcpu group since libvirt 8.x):
-# the classic kvm_stat signals of a VM that exits, halts or emulates too much.
-# Field -> (metric, label value of the family's extra label, or "" for none).
-KVM_VCPU_FAMILIES = {
-    "exits": (_c("domain_vcpu_exits", "VM exits of the vCPU, all reasons."), ""),
-    "exits_by_reason": (_c("domain_vcpu_exits_by_reason", "VM exits of the vCPU by reason (a subset of all exits)."), "reason"),
-    "halt_wait": (_c("domain_vcpu_halt_wait_seconds", "Time the vCPU spent halted waiting for an interrupt, in seconds.", NS), ""),
-    "halt_poll": (_c("domain_vcpu_halt_poll_seconds", "Time KVM spent polling a halted vCPU, by whether the poll found work, in seconds.", NS), "result"),
-    "halt_wakeups": (_c("domain_vcpu_halt_wakeups", "Wake-ups of the halted vCPU."), ""),
-    "page_faults": (_c("domain_vcpu_page_faults", "Page faults KVM handled for the vCPU."), ""),
-    "emulated": (_c("domain_vcpu_emulated_instructions", "Instructions KVM emulated for the vCPU."), ""),
-    "emulation_failures": (_c("domain_vcpu_emulation_failures", "Instructions KVM failed to emulate for the vCPU."), ""),
-    "hypercalls": (_c("domain_vcpu_hypercalls", "Hypercalls made by the vCPU."), ""),
-    "injections": (_c("domain_vcpu_interrupt_injections", "Interrupts injected into the vCPU, by kind."), "kind"),
-    "preemptions": (_c("domain_vcpu_preemptions", "Times the vCPU was preempted on the host, by whether the guest was told."), "kind"),
-}
-KVM_VCPU_FIELDS = {
-    "exits.sum": ("exits", ""),
-    "halt_exits.sum": ("exits_by_reason", "halt"),
-    "io_exits.sum": ("exits_by_reason", "io"),
-    "mmio_exits.sum": ("exits_by_reason", "mmio"),
-    "irq_exits.sum": ("exits_by_reason", "irq"),
-    "irq_window_exits.sum": ("exits_by_reason", "irq_window"),
-    "nmi_window_exits.sum": ("exits_by_reason", "nmi_window"),
-    "signal_exits.sum": ("exits_by_reason", "signal"),
-    "request_irq_exits.sum": ("exits_by_reason", "request_irq"),
-    "halt_wait_ns.sum": ("halt_wait", ""),
-    "halt_poll_success_ns.sum": ("halt_poll", "success"),
-    "halt_poll_fail_ns.sum": ("halt_poll", "fail"),
-    "halt_wakeup.sum": ("halt_wakeups", ""),
-    "pf_taken.sum": ("page_faults", ""),
-    "insn_emulation.sum": ("emulated", ""),
-    "insn_emulation_fail.sum": ("emulation_failures", ""),
-    "hypercalls.sum": ("hypercalls", ""),
-    "irq_injections.sum": ("injections", "irq"),
-    "nmi_injections.sum": ("injections", "nmi"),
-    "preemption_reported.sum": ("preemptions", "reported"),
-    "preemption_other.sum": ("preemptions", "other"),
-}
-
-BLOCK_FIELDS = {
-    "rd.reqs": _c("domain_block_read_requests", "Read requests completed on the disk."),
-    "rd.bytes": _c("domain_block_read_bytes", "Bytes read from the disk."),
-    "rd.times": _c("domain_block_read_seconds", "Time spent on reads from the disk, in seconds.", NS),
-    "wr.reqs": _c("domain_block_write_requests", "Write requests completed on the disk."),
-    "wr.bytes": _c("domain_block_write_bytes", "Bytes written to the disk."),
-    "wr.times": _c("domain_block_write_seconds", "Time spent on writes to the disk, in seconds.", NS),
-    "fl.reqs": _c("domain_block_flush_requests", "Flush requests completed on the disk."),
-    "fl.times": _c("domain_block_flush_seconds", "Time spent on flushes of the disk, in seconds.", NS),
-    "errs": _c("domain_block_errors", "I/O errors reported for the disk (Xen only)."),
-    "capacity": _g("domain_block_capacity_bytes", "Size of the disk as the guest sees it, in bytes."),
-    "allocation": _g("domain_block_allocation_bytes", "Highest offset written to the disk image (its allocation), in bytes."),
-    "physical": _g("domain_block_physical_bytes", "Space the disk image takes on its host storage, in bytes."),
-    "threshold": _g("domain_block_threshold_bytes", "Write threshold set on the disk (an event fires when allocation passes it), in bytes."),
-}
-
-INTERFACE_FIELDS = {
-    "rx.bytes": _c("domain_interface_receive_bytes", "Bytes received by the guest on the vNIC."),
-    "rx.pkts": _c("domain_interface_receive_packets", "Packets received by the guest on the vNIC."),
-    "rx.errs": _c("domain_interface_receive_errors", "Receive errors on the vNIC."),
-    "rx.drop": _c("domain_interface_receive_drops", "Received packets dropped on the vNIC."),
-    "tx.bytes": _c("domain_interface_transmit_bytes", "Bytes transmitted by the guest on the vNIC."),
-    "tx.pkts": _c("domain_interface_transmit_packets", "Packets transmitted by the guest on the vNIC."),
-    "tx.errs": _c("domain_interface_transmit_errors", "Transmit errors on the vNIC."),
-    "tx.drop": _c("domain_interface_transmit_drops", "Transmitted packets dropped on the vNIC."),
-}
-
-JOB_FIELDS = {
-    "time_elapsed": _g("domain_job_elapsed_seconds", "Time since the domain's current job started, in seconds.", MS),
-    "time_remaining": _g("domain_job_remaining_seconds", "Estimated time until the domain's current job ends, in seconds.", MS),
-    "data_total": _g("domain_job_data_total_bytes", "Bytes the current job has to transfer in all."),
-    "data_processed": _g("domain_job_data_processed_bytes", "Bytes the current job has transferred so far."),
-    "data_remaining": _g("domain_job_data_remaining_bytes", "Bytes the current job still has to transfer."),
-    "memory_total": _g("domain_job_memory_total_bytes", "Guest memory the current job has to transfer, in bytes."),
-    "memory_processed": _g("domain_job_memory_processed_bytes", "Guest memory the current job has transferred so far, in bytes."),
-    "memory_remaining": _g("domain_job_memory_remaining_bytes", "Guest memory the current job still has to transfer, in bytes."),
-    "memory_dirty_rate": _g("domain_job_memory_dirty_rate_pages_per_second", "Rate at which the guest dirties memory during migration, in pages per second."),
-    "memory_iteration": _g("domain_job_memory_iteration", "Number of the memory transfer pass the migration is in."),
-}
-
-D = ("domain",)
-DT = ("domain", "target")
-
-
-def build_families(snapshot: LibvirtSnapshot) -> list[Family]:
+def build_families(snapshot: LibvirtSnapshot, plans: StatsPlans | None = None) -> list[Family]:
+    """`plans` keeps each domain's stats plan across calls; the output is the same without."""
     up = gauge("libvirt_up", "Whether the last connection to libvirt succeeded (1) or not (0).")
     up.add((), 1 if snapshot.up else 0)
     families = [up]
     if snapshot.host is not None:
         families.extend(host_families(snapshot.host))
     if snapshot.up:
-        families.extend(_domain_families(snapshot.domains))
+        families.extend(_domain_families(snapshot.domains, plans or StatsPlans()))
         families.extend(inventory_families(snapshot.domains))
         families.append(lifecycle_family(snapshot.lifecycle_events))
         families.extend(staleness_families(snapshot))
@@ -201,9 +67,13 @@ class _DomainFamilies:
                                 "(1 running, 3 paused, 5 shut off, 6 crashed, ...).", D)
         self.state = gauge("domain_state_info", "State of the domain and the reason it is in "
                            "that state, as labels.", ["domain", "state", "reason"])
-        self.autostart = gauge("domain_autostart", "Whether the domain starts with the host (1) or not (0).", D)
-        self.persistent = gauge("domain_persistent", "Whether the domain is persistent (1) or transient (0).", D)
-        self.autostart_down = gauge("domain_autostart_not_running", "For domains marked autostart: 1 if the domain is not running or paused (it should be up and is not), else 0.", D)
+        self.autostart = gauge("domain_autostart", "Whether the domain starts with the host (1) "
+                               "or not (0).", D)
+        self.persistent = gauge("domain_persistent", "Whether the domain is persistent (1) or "
+                                "transient (0).", D)
+        self.autostart_down = gauge("domain_autostart_not_running", "For domains marked autostart: "
+                                    "1 if the domain is not running or paused (it should be up and "
+                                    "is not), else 0.", D)
         self.scalars = {k: f.family(D) for k, f in DOMAIN_FIELDS.items()}
         self.vcpus = {k: f.family(("domain", "vcpu")) for k, f in VCPU_FIELDS.items()}
         self.kvm_vcpus = {
@@ -212,6 +82,9 @@ class _DomainFamilies:
         }
         self.blocks = {k: f.family(DT) for k, f in BLOCK_FIELDS.items()}
         self.nics = {k: f.family(DT) for k, f in INTERFACE_FIELDS.items()}
+        groups = {"domain": self.scalars, "vcpu": self.vcpus, "kvm_vcpu": self.kvm_vcpus,
+                  "block": self.blocks, "net": self.nics}
+        self.slots = [groups[group][key].rows for group, key in SLOTS]
         self.jobs = {k: f.family(D) for k, f in JOB_FIELDS.items()}
         self.block_info = gauge("domain_block_info", "Descriptive data of a domain disk, as labels.",
                                 ["domain", "target", "device", "bus", "source_type", "source",
@@ -225,7 +98,8 @@ class _DomainFamilies:
         self.job = gauge("domain_job_info", "A job (migration, save, dump, backup, ...) runs on "
                          "the domain; its type and operation as labels.", ["domain", "type", "operation"])
         self.disk_error = gauge("domain_disk_error", "The domain reports an I/O error on the "
-                                "disk (error no_space or unspec) that paused it.", ["domain", "target", "error"])
+                                "disk (error no_space or unspec) that paused it.",
+                                ["domain", "target", "error"])
 
     def all(self) -> Iterable[Family]:
         yield from (self.info, self.openstack, self.state_code, self.state, self.autostart,
@@ -243,14 +117,15 @@ class _DomainFamilies:
         yield self.disk_error
 
 
-def _domain_families(domains: list[DomainRecord]) -> Iterable[Family]:
+def _domain_families(domains: list[DomainRecord], plans: StatsPlans) -> Iterable[Family]:
     acc = _DomainFamilies()
     for record in domains:
-        _add_domain(acc, record)
+        _add_domain(acc, record, plans)
+    plans.end_round()
     return acc.all()
 
 
-def _add_domain(acc: _DomainFamilies, record: DomainRecord) -> None:
+def _add_domain(acc: _DomainFamilies, record: DomainRecord, plans: StatsPlans) -> None:
     name = record.name
     key_d = (name,)
     stats = record.stats
@@ -279,7 +154,7 @@ def _add_domain(acc: _DomainFamilies, record: DomainRecord) -> None:
                 acc.nic_bridge.add((name, nic.target, nic.source_bridge), 1)
     else:
         acc.info.add((name, record.uuid, "", "", ""), 1)
-    _add_stats(acc, name, stats)
+    _add_stats(acc, name, stats, plans)
     if record.job is not None:
         _add_job(acc, name, record.job)
     for target, code in sorted((record.disk_errors or {}).items()):
@@ -287,73 +162,11 @@ def _add_domain(acc: _DomainFamilies, record: DomainRecord) -> None:
             acc.disk_error.add((name, target, disk_error_name(code)), 1)
 
 
-def _add_stats(acc: _DomainFamilies, name: str, stats: dict[str, Any]) -> None:
-    key_d = (name,)
-    vcpus: dict[str, dict[str, Any]] = {}
-    blocks: dict[str, dict[str, Any]] = {}
-    nics: dict[str, dict[str, Any]] = {}
-    for key, value in stats.items():
-        field = DOMAIN_FIELDS.get(key)
-        if field is not None:
-            acc.scalars[key].rows.append((key_d, to_base(value, field.scale)))
-            continue
-        group, _, rest = key.partition(".")
-        index, _, sub = rest.partition(".")
-        if not sub or not index.isdigit():
-            continue
-        if group == "vcpu":
-            vcpus.setdefault(index, {})[sub] = value
-        elif group == "block":
-            blocks.setdefault(index, {})[sub] = value
-        elif group == "net":
-            nics.setdefault(index, {})[sub] = value
-    _add_indexed(acc.vcpus, VCPU_FIELDS, name, {i: i for i in vcpus}, vcpus)
-    _add_kvm_vcpu_stats(acc.kvm_vcpus, name, vcpus)
-    _add_indexed(acc.blocks, BLOCK_FIELDS, name,
-                 {i: str(b.get("name", i)) for i, b in blocks.items()}, blocks)
-    _add_indexed(acc.nics, INTERFACE_FIELDS, name,
-                 {i: str(n.get("name", i)) for i, n in nics.items()}, nics)
-
-
-def _add_indexed(
-    families: dict[str, Family],
-    fields: dict[str, Field],
-    domain: str,
-    labels: dict[str, str],
-    groups: dict[str, dict[str, Any]],
-) -> None:
-    seen: set[str] = set()
-    for index in sorted(groups, key=int):
-        key = (domain, _distinct_target(labels.get(index, ""), index, seen))
-        for sub, value in groups[index].items():
-            field = fields.get(sub)
-            if field is not None and not isinstance(value, str):
-                families[sub].rows.append((key, to_base(value, field.scale)))
-
-
-def _distinct_target(name: str, index: str, seen: set[str]) -> str:
-    """A disk or vNIC's target label, unique within its domain by construction: SR-IOV
-    hostdev vNICs report no name (or the same one), which would give duplicate series; they
-    become `#<index>` (or `<name>#<index>`)."""
-    target = name or f"#{index}"
-    if target in seen:
-        target = f"{target}#{index}"
-    seen.add(target)
-    return target
-
-
-def _add_kvm_vcpu_stats(
-    families: dict[str, Family], domain: str, vcpus: dict[str, dict[str, Any]]
-) -> None:
-    for index in sorted(vcpus, key=int):
-        for sub, value in vcpus[index].items():
-            target = KVM_VCPU_FIELDS.get(sub)
-            if target is None or isinstance(value, str):
-                continue
-            key, label_value = target
-            field = KVM_VCPU_FAMILIES[key][0]
-            labels = (domain, index, label_value) if label_value else (domain, index)
-            families[key].rows.append((labels, to_base(value, field.scale)))
+def _add_stats(acc: _DomainFamilies, name: str, stats: dict[str, Any], plans: StatsPlans) -> None:
+    slots = acc.slots
+    for key, slot, labels, multiplier, divisor in plans.plan(name, stats).steps:
+        value = stats[key]
+        slots[slot].append((labels, value / divisor if divisor else value * multiplier))
 
 
 def _add_job(acc: _DomainFamilies, name: str, job: dict[str, Any]) -> None:
