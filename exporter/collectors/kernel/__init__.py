@@ -129,7 +129,7 @@ class KernelCollector:
         self._pids = PidIndex()
         self._events = KernelEvents()
         self._reported_unreadable = False
-        self._flight: SingleFlight[tuple[list[Family], str]] = in_thread(self._read)
+        self._flight: SingleFlight[tuple[list[Family], str]] = in_thread(self._read, local=True)
 
     def _read(self) -> tuple[list[Family], str]:
         self._pids.update(self._running())

@@ -241,7 +241,7 @@ class ZfsCollector:
         self._kstat = Path(settings.path_procfs) / "spl" / "kstat" / "zfs"
         self.poller = ZfsPoller(settings)
         self._read_errors = 0
-        self._kstats: SingleFlight[Kstats] = in_thread(lambda: read_kstats(self._kstat))
+        self._kstats: SingleFlight[Kstats] = in_thread(lambda: read_kstats(self._kstat), local=True)
 
     async def collect(self) -> list[Family]:
         present = gauge("zfs_present", "Whether the ZFS module is loaded (its kstat directory exists).")
