@@ -9,6 +9,7 @@ rest. The parsers are pure; the readers only open files.
 from __future__ import annotations
 
 import errno
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,3 +134,54 @@ def read_host(procfs: Path, ticks_per_second: int) -> HostSample:
         memory=parse_meminfo(read_text(procfs / "meminfo")),
         pressure=read_pressure(procfs),
     )
+
+
+@dataclass(frozen=True)
+class PidStat:
+    """The figures of one process from `/proc/<pid>/stat` (times in clock ticks, rss in pages)."""
+
+    state: str
+    user_ticks: int
+    system_ticks: int
+    threads: int
+    rss_pages: int
+
+
+def parse_pid_stat(text: str) -> PidStat:
+    """`/proc/<pid>/stat`. The command name (field 2) may hold spaces and parentheses, so the
+    fields are counted from its last `)`."""
+    end = text.rfind(")")
+    fields = text[end + 2:].split() if end >= 0 else []
+    numbers = (fields[11], fields[12], fields[17], fields[21]) if len(fields) >= 22 else ()
+    if not numbers or not all(f.lstrip("-").isdigit() for f in numbers):
+        raise ValueError(f"not a /proc/<pid>/stat line: {text[:80]!r}")
+    return PidStat(fields[0], int(fields[11]), int(fields[12]), int(fields[17]), int(fields[21]))
+
+
+def parse_pid_io(text: str) -> tuple[int, int]:
+    """`/proc/<pid>/io`: (read_bytes, write_bytes), the bytes the process made storage move."""
+    values = _key_values(text.replace(":", ""))
+    return values["read_bytes"], values["write_bytes"]
+
+
+def fd_dir_size_counts(procfs: Path) -> bool:
+    """Whether `<procfs>/<pid>/fd` gives its number of open descriptors as its size (Linux >=
+    6.2; older kernels say 0, a directory that is not procfs its own size): seen by opening a
+    pipe, which adds two descriptors to this process's count."""
+    own = f"{procfs}/{os.getpid()}/fd"
+    try:
+        before = os.stat(own).st_size
+        read_end, write_end = os.pipe()
+        try:
+            after = os.stat(own).st_size
+        finally:
+            os.close(read_end)
+            os.close(write_end)
+    except OSError:  # this process is not in that procfs
+        return False
+    return before > 0 and after - before == 2
+
+
+def count_open_fds(procfs: Path, pid: int, size_counts: bool) -> int:
+    fd_dir = f"{procfs}/{pid}/fd"
+    return os.stat(fd_dir).st_size if size_counts else len(os.listdir(fd_dir))
