@@ -32,7 +32,7 @@ from support.scrape import exporter, free_port, get, only, parse_samples, series
 
 from exporter import collectors as _registered  # noqa: F401 - registers the collectors
 from exporter import commands, webconfig
-from exporter.collector import ThreadedCollector
+from exporter.collector import LOCAL_WAIT, ThreadedCollector, in_turn
 from exporter.collectors.config import DriftChecker
 from exporter.collectors.storage import LibvirtStorage
 from exporter.http import create_app
@@ -393,3 +393,26 @@ def test_a_config_parse_error_never_logs_the_value(tmp_path: Path) -> None:
     assert get(samples, "kvm_libvirt_config_file_valid", path="qemu.conf", kind="conf") == 0
     assert "qemu.conf" in stderr and "line 2" in stderr
     assert "SECRET" not in stderr and "CONF\"" not in stderr
+
+
+def test_a_local_read_stuck_in_the_kernel_delays_the_others_briefly() -> None:
+    """Local reads take turns, but one that never returns (a sysfs attribute of a dead
+    device) holds the others for LOCAL_WAIT, not for good."""
+    release = threading.Event()
+    started = threading.Event()
+
+    def stuck() -> None:
+        started.set()
+        release.wait(30)
+
+    holder = threading.Thread(target=in_turn, args=(stuck,), daemon=True)
+    holder.start()
+    assert started.wait(5)
+    done: list[str] = []
+    other = threading.Thread(target=lambda: done.append(in_turn(lambda: "read")), daemon=True)
+    other.start()
+    other.join(LOCAL_WAIT * 20)
+    assert done == ["read"] and holder.is_alive()
+    release.set()
+    holder.join(5)
+    assert in_turn(lambda: "next") == "next"
