@@ -57,33 +57,33 @@ class DomainCpu:
     def __init__(self, procfs: Path, sysfs: Path) -> None:
         self._procfs = procfs
         self._root = unified_root(sysfs)
-        self._cgroups: dict[int, Path | None] = {}
+        self._cpu_stat_files: dict[int, str | None] = {}
 
     def read(self, pid: int) -> dict[str, int]:
         """`cpu.time`, `cpu.user`, `cpu.system` (ns), or {} when the exporter cannot see them."""
-        directory = self._cgroup_of(pid)
-        if directory is None:
+        cpu_stat = self._cpu_stat_file(pid)
+        if cpu_stat is None:
             return {}
         try:
-            return parse_cpu_stat(read_text(directory / "cpu.stat"))
+            return parse_cpu_stat(read_text(cpu_stat))
         except (OSError, UnicodeDecodeError, ValueError):
-            self._cgroups.pop(pid, None)
+            self._cpu_stat_files.pop(pid, None)
             return {}
 
     def forget_except(self, pids: set[int]) -> None:
-        for pid in self._cgroups.keys() - pids:
-            del self._cgroups[pid]
+        for pid in self._cpu_stat_files.keys() - pids:
+            del self._cpu_stat_files[pid]
 
-    def _cgroup_of(self, pid: int) -> Path | None:
-        if pid in self._cgroups:
-            return self._cgroups[pid]
-        directory = None
+    def _cpu_stat_file(self, pid: int) -> str | None:
+        if pid in self._cpu_stat_files:
+            return self._cpu_stat_files[pid]
+        found = None
         if self._root is not None:
             try:
                 path = domain_cgroup(read_text(self._procfs / str(pid) / "cgroup"))
             except (OSError, UnicodeDecodeError):
                 path = None
             if path is not None:
-                directory = self._root / path.lstrip("/")
-        self._cgroups[pid] = directory
-        return directory
+                found = str(self._root / path.lstrip("/") / "cpu.stat")
+        self._cpu_stat_files[pid] = found
+        return found

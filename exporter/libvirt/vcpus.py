@@ -54,7 +54,7 @@ class VcpuThreads:
 
     def read(self, pid: int) -> dict[str, int]:
         """`vcpu.current` and `vcpu.<n>.time/delay[/wait]` of one QEMU process; {} if it is gone."""
-        tasks = self._procfs / str(pid) / "task"
+        tasks = f"{self._procfs}/{pid}/task"
         try:
             tids = [int(name) for name in os.listdir(tasks) if name.isdigit()]
         except OSError:
@@ -66,10 +66,10 @@ class VcpuThreads:
         stats: dict[str, int] = {}
         for tid in tids:
             if tid not in known:
-                known[tid] = self._index_of(tasks / str(tid))
+                known[tid] = self._index_of(f"{tasks}/{tid}")
             index = known[tid]
             if index is not None:
-                stats.update(self._thread_stats(tasks / str(tid), index))
+                stats.update(self._thread_stats(f"{tasks}/{tid}", index))
         vcpus = {int(key.split(".")[1]) for key in stats}
         if vcpus:
             stats["vcpu.current"] = len(vcpus)
@@ -80,21 +80,21 @@ class VcpuThreads:
             del self._indexes[pid]
 
     @staticmethod
-    def _index_of(task: Path) -> int | None:
+    def _index_of(task: str) -> int | None:
         try:
-            return vcpu_index(read_text(task / "comm"))
+            return vcpu_index(read_text(f"{task}/comm"))
         except (OSError, UnicodeDecodeError):
             return None
 
-    def _thread_stats(self, task: Path, index: int) -> dict[str, int]:
+    def _thread_stats(self, task: str, index: int) -> dict[str, int]:
         try:
-            runtime, delay = parse_schedstat(read_text(task / "schedstat"))
+            runtime, delay = parse_schedstat(read_text(f"{task}/schedstat"))
         except (OSError, UnicodeDecodeError, ValueError):
             return {}
         stats = {f"vcpu.{index}.time": runtime, f"vcpu.{index}.delay": delay}
         if self._wait_known is not False:
             try:
-                wait = parse_wait_sum(read_text(task / "sched"))
+                wait = parse_wait_sum(read_text(f"{task}/sched"))
             except (OSError, UnicodeDecodeError):
                 wait = None
             if self._wait_known is None:

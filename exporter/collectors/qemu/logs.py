@@ -79,13 +79,15 @@ class LogTailer:
         return lines
 
     def _poll_file(self, name: str, stat: os.stat_result) -> list[str]:
-        path = self.directory / name
         position = self._positions.get(name)
         if position is None:
             position = _Position(stat.st_ino, stat.st_size if not self._started else 0)
             self._positions[name] = position
             if not self._started:
                 return []
+        if position.inode == stat.st_ino and stat.st_size == position.offset:
+            return []  # the common case, a log that did not move: no path made
+        path = self.directory / name
         lines: list[str] = []
         if position.inode != stat.st_ino:
             lines += self._finish_rotated(path, position)
