@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -23,7 +25,24 @@ def split_listen_address(address: str) -> tuple[str | None, int]:
     return (host or None), int(port)
 
 
+M_ARENA_MAX = -8  # glibc's mallopt() parameter
+
+
+def one_malloc_arena() -> bool:
+    """glibc gives each thread that allocates a malloc arena of its own (up to 8 per CPU); the
+    exporter's threads allocate under the GIL anyway, and one arena saved ~6 MiB of RSS at
+    100 domains at no measured cost in CPU. MALLOC_ARENA_MAX in the environment still wins."""
+    if "MALLOC_ARENA_MAX" in os.environ:
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # not glibc
+        return False
+    return bool(mallopt(M_ARENA_MAX, 1))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
+    one_malloc_arena()  # before any thread starts
     settings = parse_settings(sys.argv[1:] if argv is None else argv)
     setup_logging(settings.log_level, settings.log_format)
     host, port = split_listen_address(settings.listen_address)

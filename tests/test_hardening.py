@@ -416,3 +416,36 @@ def test_a_local_read_stuck_in_the_kernel_delays_the_others_briefly() -> None:
     release.set()
     holder.join(5)
     assert in_turn(lambda: "next") == "next"
+
+
+ARENA_PROBE = """
+import sys, threading
+from exporter.__main__ import one_malloc_arena
+if sys.argv[1] == "one":
+    assert one_malloc_arena()
+kept = []
+def allocate():
+    kept.extend(bytes(1000) for _ in range(2000))  # past pymalloc's small objects: malloc
+threads = [threading.Thread(target=allocate) for _ in range(6)]
+for t in threads: t.start()
+for t in threads: t.join()
+heaps = 0
+for line in open("/proc/self/maps"):
+    fields = line.split()
+    start = int(fields[0].split("-")[0], 16)
+    if len(fields) == 5 and fields[1] == "rw-p" and start % (64 << 20) == 0:
+        heaps += 1  # a thread arena: anonymous, aligned to its 64 MiB reservation
+print(heaps)
+"""
+
+
+@pytest.mark.parametrize(("mode", "most"), [("one", 0), ("default", None)])
+def test_the_exporter_keeps_one_malloc_arena(mode: str, most: int | None) -> None:
+    """Threads that allocate get arenas of their own unless the exporter asked glibc for one."""
+    env = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
+    heaps = int(subprocess.run([sys.executable, "-c", ARENA_PROBE, mode], env=env, check=True,
+                               capture_output=True, text=True).stdout)
+    if most is None:
+        assert heaps >= 1
+    else:
+        assert heaps <= most
