@@ -134,15 +134,22 @@ def read_link(reader: SysfsReader, device: str, kinds: KindCache | None = None) 
     # carrier and speed answer EINVAL while the link is administratively down: not an error.
     carrier = reader.read_int(f"{base}/carrier", invalid_is_missing=True)
     speed = reader.read_int(f"{base}/speed", invalid_is_missing=True)
+    ups = reader.read_int(f"{base}/carrier_up_count")
+    downs = reader.read_int(f"{base}/carrier_down_count")
+    # the kernel shows carrier_changes as the sum of those two (Linux >= 4.16 has them)
+    if ups is not None and downs is not None:
+        changes: int | None = ups + downs
+    else:
+        changes = reader.read_int(f"{base}/carrier_changes")
     return Link(
         device=device,
         kind=kind,
         admin_up=admin_up,
         operstate=reader.read_str(f"{base}/operstate") or "unknown",
         carrier=carrier,
-        carrier_changes=reader.read_int(f"{base}/carrier_changes"),
-        carrier_up=reader.read_int(f"{base}/carrier_up_count"),
-        carrier_down=reader.read_int(f"{base}/carrier_down_count"),
+        carrier_changes=changes,
+        carrier_up=ups,
+        carrier_down=downs,
         speed_mbps=speed if speed is not None and speed >= 0 else None,
         mtu=reader.read_int(f"{base}/mtu"),
         address=reader.read_str(f"{base}/address") or "",
