@@ -8,9 +8,11 @@ Faults: vswitch_down, routing_loop, traffic_storm.
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -23,10 +25,12 @@ from support.netns import Netns, run
 from support.scrape import Samples, exporter, get, only, parse_samples, series, wait_until
 
 from exporter.collectors.network.ethtool import BroadcastReader, is_broadcast_stat
+from exporter.collectors.network.netlink import DumpPart, parse_link_dump
 from exporter.collectors.network.procnet import parse_snmp, parse_softnet
 from exporter.collectors.ovs.vsctl import parse_vsctl
 
 NETWORK_ONLY = (*only("network"), "--no-network.ethtool")
+DUMP_FIXTURE = FIXTURES / "netlink" / "getlink-bridge-veth-tap.bin"
 ROOT_ONLY = pytest.mark.skipif(not shutil.which("ip") or sys.platform != "linux", reason="needs ip(8)")
 
 
@@ -340,3 +344,64 @@ def test_ethtool_statistics_of_real_devices_read_without_error() -> None:
     assert reader.read({"kvmxt-no-such-device": 999_999}) == {}
     assert is_broadcast_stat("rx_bcast_packets") and is_broadcast_stat("tx_broadcast")
     assert not is_broadcast_stat("rx_multicast")
+
+
+LINKS_BOTH_WAYS = """
+import dataclasses, json
+from exporter.collectors.network.links import read_links
+from exporter.sysfs import SysfsReader
+reader = SysfsReader("/sys")
+def view(links):
+    return {"links": sorted((dataclasses.asdict(l) for l in links.links), key=lambda l: l["device"]),
+            "bridges": sorted((b.name, sorted(b.ports)) for b in links.bridges),
+            "bonds": sorted(dataclasses.astuple(b) for b in links.bonds)}
+print(json.dumps([view(read_links(reader, {}, netlink=False)), view(read_links(reader, {}, netlink=True))],
+                 default=str))
+"""
+
+
+@ROOT_ONLY
+def test_the_netlink_dump_reads_what_sysfs_shows(namespaces: list[Netns]) -> None:
+    """In a namespace with a bridge and its ports, a tap, an ifb and a veth left
+    administratively down (its peer up), the one netlink dump gives every link exactly as its sysfs
+    attributes do (`ip netns exec` mounts the namespace's own /sys)."""
+    ns = new_ns(namespaces, "nl")
+    ns.ip("link", "add", "kvmxtbr", "type", "bridge")
+    ns.ip("link", "add", "kvmxtup", "type", "veth", "peer", "name", "kvmxtpeer")
+    ns.ip("link", "add", "kvmxtdown", "type", "veth", "peer", "name", "kvmxtdpeer")
+    ns.ip("tuntap", "add", "dev", "kvmxttap", "mode", "tap")
+    ns.ip("link", "add", "kvmxtifb", "type", "ifb")  # this kernel has no dummy, vlan or bond
+    for port in ("kvmxtup", "kvmxttap"):
+        ns.ip("link", "set", port, "master", "kvmxtbr")
+    for link in ("kvmxtbr", "kvmxtup", "kvmxtpeer", "kvmxttap", "kvmxtifb", "kvmxtdpeer"):
+        ns.ip("link", "set", link, "up")
+    ns.ip("link", "set", "kvmxtup", "mtu", "1400")
+    ns.ip("link", "set", "kvmxtpeer", "address", "02:00:00:00:00:42")
+    by_sysfs, by_netlink = json.loads(ns.exec(sys.executable, "-c", LINKS_BOTH_WAYS))
+    assert {link["device"] for link in by_sysfs["links"]} >= {
+        "lo", "kvmxtbr", "kvmxtup", "kvmxtdown", "kvmxttap", "kvmxtifb"}
+    assert by_netlink == by_sysfs
+    down = next(link for link in by_netlink["links"] if link["device"] == "kvmxtdown")
+    assert down["admin_up"] is False and down["carrier"] is None and down["operstate"] == "down"
+
+
+def test_a_cut_or_garbled_netlink_dump_is_an_error() -> None:
+    dump = DUMP_FIXTURE.read_bytes()
+    first = struct.unpack_from("=I", dump)[0]
+    with pytest.raises(ValueError, match="netlink message of length"):
+        parse_link_dump(dump[:first // 2])
+    garbled = bytearray(dump)
+    struct.pack_into("=H", garbled, 16 + 16, 2)  # the first attribute: shorter than its header
+    with pytest.raises(ValueError, match="netlink attribute"):
+        parse_link_dump(bytes(garbled))
+    assert parse_link_dump(dump[:first]) == DumpPart(parse_link_dump(dump).links[:1], False)  # a part
+
+
+def test_a_captured_netlink_dump_parses() -> None:
+    dump = parse_link_dump(DUMP_FIXTURE.read_bytes())
+    links = dump.links
+    by_name = {link.name: link for link in links}
+    assert dump.done and not dump.error and by_name["lo"].index == 1 and by_name["lo"].operstate == "unknown"
+    assert by_name["lo"].address == "00:00:00:00:00:00" and by_name["lo"].mtu == 65536
+    ports = [link for link in links if link.master_index == by_name["kvmxtbr"].index]
+    assert {link.name for link in ports} == {"kvmxtup", "kvmxttap"}

@@ -23,7 +23,7 @@ from exporter.collectors.iscsi import sessions as iscsi
 from exporter.collectors.kernel import kmsg
 from exporter.collectors.kvm import readiness as kvm_ready
 from exporter.collectors.mdraid import mdstat as mdraid
-from exporter.collectors.network import procnet
+from exporter.collectors.network import netlink, procnet
 from exporter.collectors.ovs import vsctl as ovs
 from exporter.collectors.qemu import logs as qemu_logs
 from exporter.collectors.smart import report as smart
@@ -70,6 +70,8 @@ TARGETS = [
     Target("procnet.snmp", procnet.parse_snmp, ("procfs/net/snmp",)),
     Target("procnet.dev", procnet.parse_net_dev, ("procfs/net/dev",)),
     Target("procnet.softnet", procnet.parse_softnet, ("procfs/net/softnet_stat",)),
+    Target("netlink.link_dump", lambda text: netlink.parse_link_dump(text.encode("utf-8", "surrogateescape")),
+           ("netlink/*.bin",)),
     Target("procfs.vmstat", procfs.parse_vmstat, ("procfs/vmstat",)),
     Target("procfs.cpu_seconds", lambda text: procfs.parse_cpu_seconds(text, 100), ("procfs/stat",)),
     Target("procfs.loadavg", procfs.parse_loadavg, ("procfs/loadavg",)),

@@ -1,9 +1,11 @@
-"""The network collector (faults vswitch_down, routing_loop, traffic_storm): interfaces,
-bridges and bonds from sysfs; ICMP/IP counters, softnet and conntrack from procfs;
-broadcast counters from ethtool statistics."""
+"""The network collector (faults vswitch_down, routing_loop, traffic_storm): interfaces
+(one netlink dump, or sysfs when --path.sysfs shows another namespace), bridges and bonds
+from sysfs; ICMP/IP counters, softnet and conntrack from procfs; broadcast counters from
+ethtool statistics."""
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,10 +149,12 @@ class NetworkCollector(SysfsCollector[NetworkSnapshot]):
         self._procfs = Path(procfs)
         self._broadcast = BroadcastReader() if ethtool else None
         self._kinds: KindCache = {}
+        # /sys shows the exporter's own namespace, the one netlink answers for
+        self._netlink = os.path.realpath(sysfs) == "/sys"
         super().__init__(sysfs, self._read_snapshot, self._build)
 
     def _read_snapshot(self, reader: SysfsReader) -> NetworkSnapshot:
-        links = read_links(reader, self._kinds)
+        links = read_links(reader, self._kinds, netlink=self._netlink)
         indexes = {link.device: link.ifindex for link in links.links
                    if link.ifindex is not None and self._wanted.wanted(link.device)}
         broadcast = self._broadcast.read(indexes) if self._broadcast is not None else {}

@@ -1,4 +1,7 @@
-"""Network interfaces, bridges and bonds (fault vswitch_down) from sysfs (`<sysfs>/class/net`).
+"""Network interfaces, bridges and bonds (fault vswitch_down): each interface's state from
+one netlink dump (`netlink.py`) when `--path.sysfs` is the exporter's own /sys, else from
+its sysfs attributes (`<sysfs>/class/net`); bridges' ports, bonds, speeds and kinds from
+sysfs either way.
 
 The kind of an interface comes from what sysfs shows of it: `bridge/` (bridge), `bonding/`
 (bond), `tun_flags` (tap or tun), `DEVTYPE=vlan` in `uevent`, a device outside
@@ -12,6 +15,7 @@ import os
 import re
 from dataclasses import dataclass
 
+from exporter.collectors.network.netlink import NetlinkLink, dump_links
 from exporter.sysfs import SysfsReader
 
 IFF_UP = 0x1
@@ -172,21 +176,48 @@ def read_bond(reader: SysfsReader, name: str) -> Bond:
     return Bond(name, mode, slaves, mii)
 
 
-def read_links(reader: SysfsReader, kinds: KindCache | None = None) -> Links:
-    """Every interface: a bridge's port counts whether or not the port's own series are
-    filtered out."""
-    links, bridges, bonds = [], [], []
-    devices = reader.list_dir(reader.path("class/net"))
+def read_links(reader: SysfsReader, kinds: KindCache | None = None, netlink: bool = False) -> Links:
+    """Every interface, from one netlink dump (`netlink`: when the sysfs read is the
+    exporter's own) or from sysfs; a bridge's port counts whether or not the port's own
+    series are filtered out."""
+    links = _dumped_links(reader, kinds) if netlink else _sysfs_links(reader, kinds)
     if kinds is not None:
-        for gone in [key for key in kinds if key[0] not in devices]:
+        present = {(link.device, link.ifindex) for link in links}
+        for gone in [key for key in kinds if key not in present]:
             del kinds[gone]
-    for device in devices:
-        if not os.path.isdir(reader.at(f"class/net/{device}")):
-            continue  # bonding_masters is a file
-        link = read_link(reader, device, kinds)
-        links.append(link)
-        if link.kind == "bridge":
-            bridges.append(Bridge(device, reader.list_dir(reader.path(f"class/net/{device}/brif"))))
-        elif link.kind == "bond":
-            bonds.append(read_bond(reader, device))
+    bridges = [Bridge(link.device, reader.list_dir(reader.path(f"class/net/{link.device}/brif")))
+               for link in links if link.kind == "bridge"]
+    bonds = [read_bond(reader, link.device) for link in links if link.kind == "bond"]
     return Links(links, bridges, bonds)
+
+
+def _sysfs_links(reader: SysfsReader, kinds: KindCache | None) -> list[Link]:
+    return [read_link(reader, device, kinds) for device in reader.list_dir(reader.path("class/net"))
+            if os.path.isdir(reader.at(f"class/net/{device}"))]  # bonding_masters is a file
+
+
+def _dumped_links(reader: SysfsReader, kinds: KindCache | None) -> list[Link]:
+    dumped = dump_links()
+    names = {link.index: link.name for link in dumped}
+    return [_dumped_link(reader, link, names, kinds) for link in dumped]
+
+
+def _dumped_link(reader: SysfsReader, link: NetlinkLink, names: dict[int, str],
+                 kinds: KindCache | None) -> Link:
+    kind = kinds.get((link.name, link.index)) if kinds is not None else None
+    if kind is None:
+        kind = link_kind(reader, link.name)
+        if kinds is not None:
+            kinds[(link.name, link.index)] = kind
+    admin_up = bool(link.flags & IFF_UP)
+    # sysfs answers EINVAL for carrier and speed of a link that is not up: the same here
+    speed = None
+    if admin_up:
+        speed = reader.read_int(reader.at(f"class/net/{link.name}/speed"), invalid_is_missing=True)
+    return Link(
+        device=link.name, kind=kind, admin_up=admin_up, operstate=link.operstate,
+        carrier=link.carrier if admin_up else None, carrier_changes=link.carrier_changes,
+        carrier_up=link.carrier_up, carrier_down=link.carrier_down,
+        speed_mbps=speed if speed is not None and speed >= 0 else None, mtu=link.mtu,
+        address=link.address, master=names.get(link.master_index, ""), ifindex=link.index,
+    )
