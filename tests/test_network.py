@@ -341,7 +341,9 @@ def test_ethtool_statistics_of_real_devices_read_without_error() -> None:
     reader = BroadcastReader()
     found = reader.read(indexes)
     assert all(is_broadcast_stat(stat) for _, stat in found)
+    assert reader._names[("lo", 1)] == []  # loopback has no ethtool stats: not asked again
     assert reader.read({"kvmxt-no-such-device": 999_999}) == {}
+    assert ("kvmxt-no-such-device", 999_999) not in reader._names  # ENODEV: not remembered
     assert is_broadcast_stat("rx_bcast_packets") and is_broadcast_stat("tx_broadcast")
     assert not is_broadcast_stat("rx_multicast")
 

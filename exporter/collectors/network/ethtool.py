@@ -4,12 +4,14 @@ namespace.
 
 Drivers name their statistics freely (`rx_broadcast`, `tx_bcast_packets`,
 `rx_broadcast_phy`, ...); every one whose name mentions broadcast is served. The list of
-names is read once per interface index and cached: it never changes for a device.
+names is read once per interface index and cached: it never changes for a device (nor does
+a driver's lack of them).
 """
 
 from __future__ import annotations
 
 import ctypes
+import errno
 import fcntl
 import os
 import socket
@@ -72,8 +74,10 @@ class BroadcastReader:
                     if not any(is_broadcast_stat(n) for n in names):
                         continue
                     values = _stat_values(sock, device, len(names))
-                except OSError:
-                    continue  # no ethtool stats (EOPNOTSUPP), or not in our namespace (ENODEV)
+                except OSError as exc:
+                    if exc.errno == errno.EOPNOTSUPP:  # a driver without them (tun/tap, veth, bridge)
+                        self._names[(device, ifindex)] = []
+                    continue  # or not in our namespace (ENODEV)
                 for name, value in zip(names, values, strict=True):
                     if is_broadcast_stat(name):
                         found[(device, name)] = value
