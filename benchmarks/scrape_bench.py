@@ -85,8 +85,9 @@ class Domains:
 
 
 def floor_calls(conn: libvirt.virConnect, parallel: int, pool: ThreadPoolExecutor) -> float:
-    """The libvirt calls one scrape waits on (the fresh groups, CPU and job stats), without
-    any of our processing; the background reads of the slow groups are not part of it."""
+    """The libvirt calls one scrape waits on (the fresh groups and the job stats), without
+    any of our processing; the background reads of the slow groups are not part of it, nor
+    are the domain CPU times, read from the domain cgroups where cgroup v2 is seen."""
     start = time.perf_counter()
     domains = conn.listAllDomains(0)
     conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_AUTOSTART)
@@ -99,7 +100,6 @@ def floor_calls(conn: libvirt.virConnect, parallel: int, pool: ThreadPoolExecuto
     def share(doms: list[libvirt.virDomain]) -> None:
         for dom, _ in conn.domainListGetStats(doms, flags, NOWAIT):
             with contextlib.suppress(libvirt.libvirtError):  # stopped since the bulk call
-                dom.getCPUStats(True)
                 dom.jobStats()
 
     shares = [domains[i::parallel] for i in range(parallel) if domains[i::parallel]]
