@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from replay_server import HOST, ReplaySource
 
 from exporter.collectors.libvirt.families import build_families
+from exporter.collectors.libvirt.plans import StatsPlans
 from exporter.libvirt.snapshot import LibvirtSnapshot
 from exporter.metrics import Family, render
 
@@ -68,13 +69,15 @@ def main() -> None:
     args = parser.parse_args()
     snapshot = LibvirtSnapshot(up=True, host=HOST, domains=ReplaySource(args.domains).domains)
     families = build_families(snapshot)
+    plans = StatsPlans()  # kept across scrapes, as the collector keeps them
     samples = sum(len(f.rows) for f in families)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(Replay(client_python_families(families)))  # type: ignore[arg-type]
     writers: dict[str, Callable[[], Any]] = {
         "kvm-exporter text, render only": lambda: render(families).encode(),
-        "kvm-exporter text": lambda: render(build_families(snapshot)).encode(),
-        "kvm-exporter openmetrics": lambda: render(build_families(snapshot), openmetrics=True).encode(),
+        "kvm-exporter text": lambda: render(build_families(snapshot, plans)).encode(),
+        "kvm-exporter openmetrics":
+            lambda: render(build_families(snapshot, plans), openmetrics=True).encode(),
         "client_python generate_latest": lambda: generate_latest(registry),
         "client_python openmetrics": lambda: generate_openmetrics(registry),
     }
