@@ -66,9 +66,15 @@ class XMLCache:
 
 def _targets_match(info: DomainXMLInfo, stats: dict[str, Any]) -> bool:
     """Hot-plugged or removed devices show up in the stats before any refresh."""
-    disks = {v for k, v in stats.items() if k.startswith("block.") and k.endswith(".name")}
-    nics = {v for k, v in stats.items() if k.startswith("net.") and k.endswith(".name")}
-    return disks <= info.disk_targets and nics <= info.interface_targets
+    return (_names(stats, "block") <= info.disk_targets
+            and _names(stats, "net") <= info.interface_targets)
+
+
+def _names(stats: dict[str, Any], group: str) -> set[Any]:
+    """The device names of a stats group (`block.<i>.name` for i below `block.count`)."""
+    count = stats.get(f"{group}.count", 0)
+    names = (stats.get(f"{group}.{index}.name") for index in range(count if isinstance(count, int) else 0))
+    return {name for name in names if name is not None}
 
 
 @dataclass(frozen=True)

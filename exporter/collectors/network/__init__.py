@@ -47,6 +47,7 @@ def link_families(links: Links, wanted: DeviceFilter, dev: dict[str, dict[str, i
     mtu = gauge(n + "mtu_bytes", "MTU of the interface, in bytes.", D)
     stats = {name: counter(f"{n}{name}", f"Interface counter {name.replace('_', ' ')} (/proc/net/dev).", D)
              for name in NET_DEV_COLUMNS}
+    counters = {name: family.rows.append for name, family in stats.items()}  # ~16 rows per link
     for link in links.links:
         if not wanted.wanted(link.device):
             continue
@@ -60,7 +61,7 @@ def link_families(links: Links, wanted: DeviceFilter, dev: dict[str, dict[str, i
             if value is not None:
                 family.add(key, int(value))
         for name, value in dev.get(link.device, {}).items():
-            stats[name].add(key, value)
+            counters[name]((key, value))
     return [info, up, admin, carrier, changes, ups, downs, speed, mtu, *stats.values()]
 
 
