@@ -31,6 +31,10 @@ IFLA_CARRIER = 33
 IFLA_CARRIER_CHANGES = 35
 IFLA_CARRIER_UP_COUNT = 47
 IFLA_CARRIER_DOWN_COUNT = 48
+IFLA_EXT_MASK = 29
+RTEXT_FILTER_SKIP_STATS = 1 << 3  # the counters come from /proc/net/dev: not asked for here
+WANTED = frozenset({IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_MASTER, IFLA_OPERSTATE, IFLA_CARRIER,
+                    IFLA_CARRIER_CHANGES, IFLA_CARRIER_UP_COUNT, IFLA_CARRIER_DOWN_COUNT})
 
 # RFC 2863 operational states, as sysfs names them (net/core/net-sysfs.c)
 OPERSTATES = ("unknown", "notpresent", "down", "lowerlayerdown", "testing", "dormant", "up")
@@ -57,12 +61,15 @@ class NetlinkLink:
 
 
 def _attributes(data: bytes, offset: int, end: int) -> dict[int, bytes]:
+    """The WANTED attributes between offset and end (their types without the NLA_F_* bits)."""
     found: dict[int, bytes] = {}
-    while offset + _RTATTR.size <= end:
-        length, kind = _RTATTR.unpack_from(data, offset)
-        if length < _RTATTR.size or offset + length > end:
+    unpack = _RTATTR.unpack_from
+    while offset + 4 <= end:
+        length, kind = unpack(data, offset)
+        if length < 4 or offset + length > end:
             raise ValueError(f"netlink attribute of length {length} at {offset} past {end}")
-        found[kind & 0x3FFF] = data[offset + _RTATTR.size:offset + length]  # without NLA_F_* bits
+        if kind & 0x3FFF in WANTED:
+            found[kind & 0x3FFF] = data[offset + 4:offset + length]
         offset += (length + 3) & ~3
     return found
 
@@ -126,8 +133,9 @@ def parse_link_dump(data: bytes) -> DumpPart:
 
 def dump_links() -> list[NetlinkLink]:
     """Every link of the exporter's network namespace."""
-    request = _NLMSGHDR.pack(_NLMSGHDR.size + _IFINFOMSG.size, RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP,
-                             1, 0) + _IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0)
+    body = _IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0) + _RTATTR.pack(8, IFLA_EXT_MASK) + _U32.pack(
+        RTEXT_FILTER_SKIP_STATS)
+    request = _NLMSGHDR.pack(_NLMSGHDR.size + len(body), RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, 1, 0) + body
     links: list[NetlinkLink] = []
     with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_ROUTE) as sock:
         sock.settimeout(5)
