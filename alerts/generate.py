@@ -24,7 +24,7 @@ import yaml
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bundle import ALERTS, RECORDS, Alert, Case, J  # noqa: E402
+from bundle import ALERTS, RECORDS, Alert, Case, J, Record, RecordCase  # noqa: E402
 from taxonomy import FAULTS, LAYERS  # noqa: E402
 
 
@@ -139,8 +139,25 @@ def test_case(alert: Alert, case: Case, config: dict[str, Any]) -> dict[str, Any
     }
 
 
+def record_test(record: Record, case: RecordCase) -> dict[str, Any]:
+    return {
+        "interval": "1m",
+        "input_series": [{"series": series, "values": values} for series, values in case.series.items()],
+        "promql_expr_test": [{
+            "expr": record.record,
+            "eval_time": case.at,
+            "exp_samples": [{"labels": f"{record.record}{{{J}{',' + labels if labels else ''}}}",
+                             "value": value} for labels, value in case.samples.items()],
+        }],
+    }
+
+
 def test_files(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    files = {}
+    files = {"recording.test.yml": {
+        "rule_files": ["../rules/recording.rules.yml"],
+        "evaluation_interval": "1m",
+        "tests": [record_test(r, c) for r in RECORDS for c in r.cases],
+    }}
     for layer in LAYERS:
         cases = [test_case(a, c, config) for a in ALERTS if a.layer == layer for c in a.cases]
         files[f"{layer}.test.yml"] = {

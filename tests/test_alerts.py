@@ -25,6 +25,7 @@ from support.bundle import (
     LAYERS,
     RECORDS,
     ROOT,
+    VM_RECORDS,
     generate,
     load_config,
     taxonomy_problems,
@@ -63,7 +64,13 @@ def test_promtool_unit_tests_pass() -> None:
         ["promtool", "test", "rules", *tests], cwd=ALERTS_DIR / "tests", capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count("SUCCESS") == len(LAYERS)
+    assert result.stdout.count("SUCCESS") == len(LAYERS) + 1  # and the recording rules'
+
+
+def test_every_recording_rule_of_a_vm_has_a_promtool_case() -> None:
+    """The per-VM records (VM dashboard, per-VM alerts) each give a known value on test series."""
+    for record in VM_RECORDS:
+        assert record.cases and all(case.samples for case in record.cases), record.record
 
 
 def test_every_alert_fires_in_one_case_and_stays_quiet_in_another() -> None:

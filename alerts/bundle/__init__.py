@@ -9,10 +9,10 @@ and a quiet `Case`, and run `python alerts/generate.py`.
 from __future__ import annotations
 
 from bundle import capacity, exporter, hardware, network, storage, virtualization
-from bundle.model import HOST, VM, Alert, Case, J, Record, grew, s
+from bundle.model import HOST, VM, Alert, Case, J, Record, RecordCase, grew, s
 from bundle.records import RECORDS
 
 ALERTS: list[Alert] = [*hardware.ALERTS, *virtualization.ALERTS, *network.ALERTS, *storage.ALERTS,
                        *capacity.ALERTS, *exporter.ALERTS]
 
-__all__ = ["ALERTS", "HOST", "RECORDS", "VM", "Alert", "Case", "J", "Record", "grew", "s"]
+__all__ = ["ALERTS", "HOST", "RECORDS", "VM", "Alert", "Case", "J", "Record", "RecordCase", "grew", "s"]

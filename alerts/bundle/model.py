@@ -37,10 +37,21 @@ class Alert:
     extra_labels: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, kw_only=True)
+class RecordCase:
+    """A promtool expression test of a recording rule: at `at`, the rule gives exactly
+    `samples` (the labels besides job and instance, as `k="v",...` text -> value)."""
+
+    series: dict[str, str]
+    at: str
+    samples: dict[str, float]
+
+
 @dataclass(frozen=True)
 class Record:
     record: str
     expr: str
+    cases: list[RecordCase] = field(default_factory=list)
 
 
 
