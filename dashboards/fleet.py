@@ -46,6 +46,13 @@ SIGNALS: dict[str, tuple[str, str, str, str]] = {
         "bool",
         "1 where every KVM prerequisite holds.",
     ),
+    "vm_health": (
+        "VMs paused (not on I/O error)",
+        q('sum by (instance) (kvm_domain_state_info{S,state="paused",reason!="ioerror"}'
+          " or kvm_domain_state_info{S} * 0)"),  # 0, not no data, on a host whose VMs all run
+        "short",
+        "VMs paused for any reason but an I/O error (user, migration, watchdog, ...), per host.",
+    ),
     "config_corruption": (
         "Corrupt config files",
         q("sum by (instance) (1 - kvm_libvirt_config_file_valid{S})"),

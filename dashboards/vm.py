@@ -35,6 +35,15 @@ def state_row() -> Row:
                 faults_only=True,
             ),
             Panel(
+                "Paused, not on an I/O error",
+                "1 while the VM is paused for another reason than an I/O error (a pause left "
+                "behind, a migration stuck paused, a watchdog); VmPausedTooLong fires after 15 minutes.",
+                "short",
+                [(sel("kvm_domain_state_info", d + ',state="paused",reason!="ioerror"'),
+                  "{{domain}} ({{reason}})")],
+                faults_only=True,
+            ),
+            Panel(
                 "OOM kills",
                 "The VM's QEMU killed by the OOM killer.",
                 "short",

@@ -188,6 +188,7 @@ def host_exporter(lab: Lab, domains) -> tuple[str, list[Fault]]:  # type: ignore
     pristine = image.read_bytes()
     disks = domains.create("e2edisk", extra_devices=file_disk(image, "vdb"))
     old = domains.create("e2esnap", persistent=True, start=False)
+    paused = domains.create("e2epause")
     busy: list[libvirt.virDomain] = []
     groups: list[Path] = []
 
@@ -265,6 +266,8 @@ def host_exporter(lab: Lab, domains) -> tuple[str, list[Fault]]:  # type: ignore
             drop_snapshot,
         ),
         Fault("overcommit", "HostCpuOvercommitted", instance, {}, overcommit, release),
+        Fault("vm_health", "VmPausedTooLong", instance, {"domain": paused.name(), "reason": "user"},
+              lambda: paused.suspend() and None, lambda: paused.resume() and None),
     ]
 
 

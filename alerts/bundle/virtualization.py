@@ -181,4 +181,24 @@ ALERTS: list[Alert] = [
                  description="The definition file of VM web-1 on hv1:9978 no longer matches what libvirt has defined."),
             Case(series={s("kvm_domain_config_drift", 'domain="web-1"'): "0x30"}, at="20m"),
         ]),
+    Alert(
+        name="VmPausedTooLong", layer="virtualization", fault="vm_health", severity="warning",
+        expr='kvm_domain_state_info{$sel,state="paused",reason!="ioerror"} == 1',
+        for_="15m", summary="A VM has been paused for a long time (not on an I/O error).",
+        description=f"VM {VM} on {HOST} has been paused for over 15 minutes (reason: {{{{ $labels.reason }}}}).",
+        impact="The VM is frozen: a pause left behind by a user or a tool, a migration stuck in its paused "
+        "phase, a watchdog action or a failed snapshot. It serves nothing until resumed.",
+        diagnosis=["`virsh domstate --reason DOMAIN`", "`virsh domjobinfo DOMAIN` (a migration or save in progress?)",
+         "`journalctl -u libvirtd` / the domain's log in /var/log/libvirt/qemu/ for who paused it"],
+        mitigation=["If no job holds it and the pause is not wanted: `virsh resume DOMAIN`.",
+         "A migration stuck paused: `virsh domjobabort DOMAIN`, then resume on the source."],
+        dashboard="KVM VM", cases=[
+            Case(series={s("kvm_domain_state_info", 'domain="web-1",state="paused",reason="user"'): "1x30"}, at="20m",
+                 labels={"domain": "web-1", "state": "paused", "reason": "user"},
+                 description="VM web-1 on hv1:9978 has been paused for over 15 minutes (reason: user)."),
+            Case(series={s("kvm_domain_state_info", 'domain="web-1",state="paused",reason="user"'): "1x10 0x20"},
+                 at="20m"),
+            Case(series={s("kvm_domain_state_info", 'domain="db-1",state="paused",reason="ioerror"'): "1x30"},
+                 at="20m"),  # paused on an I/O error: VmPausedOnIoError's
+        ]),
 ]

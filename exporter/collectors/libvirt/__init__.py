@@ -1,4 +1,4 @@
-"""The libvirt collector (faults domain_failure, overcommit, kmod_failure): domain state,
+"""The libvirt collector (faults domain_failure, vm_health, overcommit, kmod_failure): domain state,
 CPU, memory, disks, vNICs, jobs; host and inventory."""
 
 from __future__ import annotations
