@@ -188,7 +188,6 @@ def host_exporter(lab: Lab, domains) -> tuple[str, list[Fault]]:  # type: ignore
     pristine = image.read_bytes()
     disks = domains.create("e2edisk", extra_devices=file_disk(image, "vdb"))
     old = domains.create("e2esnap", persistent=True, start=False)
-    paused = domains.create("e2epause")
     busy: list[libvirt.virDomain] = []
     groups: list[Path] = []
 
@@ -266,8 +265,9 @@ def host_exporter(lab: Lab, domains) -> tuple[str, list[Fault]]:  # type: ignore
             drop_snapshot,
         ),
         Fault("overcommit", "HostCpuOvercommitted", instance, {}, overcommit, release),
-        Fault("vm_health", "VmPausedTooLong", instance, {"domain": paused.name(), "reason": "user"},
-              lambda: paused.suspend() and None, lambda: paused.resume() and None),
+        # the disk fault's domain, paused too: one more running vCPU would keep the host overcommitted
+        Fault("vm_health", "VmPausedTooLong", instance, {"domain": disks.name(), "reason": "user"},
+              lambda: disks.suspend() and None, lambda: disks.resume() and None),
     ]
 
 
