@@ -193,8 +193,8 @@ def read_errors_family(collector: str, errors: int) -> Family:
 
 class ThreadedCollector(Generic[T]):
     """The common collector: `read()` a snapshot of local files in a worker thread (single
-    flight, in turn with the other local reads), then
-    `build(snapshot)` its families. Subclasses set `name`."""
+    flight, in turn with the other local reads), then `build(snapshot)` its families.
+    Subclasses set `name`."""
 
     name = ""
 

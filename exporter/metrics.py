@@ -114,7 +114,6 @@ class SeriesNames:
             self._size += 1
         return text
 
-
     def clear(self) -> None:
         for each in self._tables.values():
             each.clear()

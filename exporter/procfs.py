@@ -1,9 +1,9 @@
-"""Host-wide numbers from procfs: CPU time by mode, load, memory, swap, PSI, vmstat.
+"""Numbers from procfs: host-wide CPU time by mode, load, memory, swap, PSI, vmstat, and a
+process's `stat`, `io` and open descriptors (the QEMU collector's).
 
-These are read from `--path.procfs` rather than through psutil's host functions: psutil
-finds procfs through one process-global setting, while the exporter needs the host's
-procfs (possibly mounted at /host/proc) for these and the processes it can see for the
-rest. The parsers are pure; the readers only open files.
+These are read from `--path.procfs` rather than through psutil: psutil finds procfs
+through one process-global setting, while the exporter needs the host's procfs (possibly
+mounted at /host/proc). The parsers are pure; the readers only open files.
 """
 
 from __future__ import annotations
@@ -161,6 +161,8 @@ def parse_pid_stat(text: str) -> PidStat:
 def parse_pid_io(text: str) -> tuple[int, int]:
     """`/proc/<pid>/io`: (read_bytes, write_bytes), the bytes the process made storage move."""
     values = _key_values(text.replace(":", ""))
+    if "read_bytes" not in values or "write_bytes" not in values:
+        raise ValueError(f"not a /proc/<pid>/io file: {text[:80]!r}")
     return values["read_bytes"], values["write_bytes"]
 
 

@@ -68,7 +68,7 @@ def parse_int(text: str) -> int:
 class SysfsReader:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
-        self._root = str(self.root).rstrip("/") or ""
+        self._root = str(self.root).rstrip("/")  # "/" -> "": at() adds the slash
         self.errors = 0
 
     def path(self, relative: str | Path) -> Path:

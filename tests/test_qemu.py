@@ -12,6 +12,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from support.domstats_fixtures import FIXTURES
 from support.scrape import exporter, get, only, series
 
 from exporter.collectors.qemu.logs import classify_line
@@ -219,10 +220,16 @@ def test_garbled_pid_stat_is_an_error(text: str) -> None:
         parse_pid_stat(text)
 
 
-def test_parse_pid_io() -> None:
-    text = ("rchar: 3131\nwchar: 11\nsyscr: 9\nsyscw: 1\nread_bytes: 8192\nwrite_bytes: 4096\n"
-            "cancelled_write_bytes: 0\n")
-    assert parse_pid_io(text) == (8192, 4096)
+def test_captured_qemu_stat_and_io_parse() -> None:
+    captured = FIXTURES / "procfs" / "pid-qemu"
+    assert parse_pid_stat((captured / "stat").read_text()) == PidStat("S", 6, 24, 6, 9561)
+    assert parse_pid_io((captured / "io").read_text()) == (17920, 40960)
+
+
+@pytest.mark.parametrize("text", ["", "rchar: 3131\nwchar: 11\n", "read_bytes: 1\n"])
+def test_an_io_file_without_its_byte_counts_is_an_error(text: str) -> None:
+    with pytest.raises(ValueError, match="io"):
+        parse_pid_io(text)
 
 
 def test_open_fds_counted_from_procfs_or_listed(tmp_path: Path) -> None:

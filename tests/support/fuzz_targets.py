@@ -77,6 +77,8 @@ TARGETS = [
     Target("procfs.loadavg", procfs.parse_loadavg, ("procfs/loadavg",)),
     Target("procfs.meminfo", procfs.parse_meminfo, ("procfs/meminfo",)),
     Target("procfs.pressure", procfs.parse_pressure, ("procfs/pressure/*",)),
+    Target("procfs.pid_stat", procfs.parse_pid_stat, ("procfs/pid-qemu/stat",)),
+    Target("procfs.pid_io", procfs.parse_pid_io, ("procfs/pid-qemu/io",)),
     Target("kvm_ready.cpu_flags", kvm_ready.cpu_flags, ("procfs/cpuinfo",)),
     Target("mdraid.mdstat", mdraid.parse_mdstat, ("procfs/mdstat",)),
     Target("ovs.vsctl", ovs.parse_vsctl, ("ovs/*.json",)),

@@ -166,7 +166,7 @@ def _add_stats(acc: _DomainFamilies, name: str, stats: dict[str, Any], plans: St
     slots = acc.slots
     for key, slot, labels, multiplier, divisor in plans.plan(name, stats).steps:
         value = stats[key]
-        slots[slot].append((labels, value / divisor if divisor else value * multiplier))
+        slots[slot].append((labels, value / divisor if divisor else value * multiplier))  # to_base, inlined
 
 
 def _add_job(acc: _DomainFamilies, name: str, job: dict[str, Any]) -> None:

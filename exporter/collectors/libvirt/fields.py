@@ -17,10 +17,14 @@ KIB = 1024
 MS = 1e-3
 
 
+def scaling(scale: float) -> tuple[float, int]:
+    """(multiplier, divisor or 0 to multiply) of a scale, as `to_base` applies it."""
+    return (scale, 0) if scale >= 1 else (1, round(1 / scale))
+
+
 def to_base(value: float, scale: float) -> float:
-    if scale >= 1:
-        return value * scale
-    return value / round(1 / scale)
+    multiplier, divisor = scaling(scale)
+    return value / divisor if divisor else value * multiplier
 
 
 @dataclass(frozen=True)

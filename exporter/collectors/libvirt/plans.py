@@ -19,6 +19,7 @@ from exporter.collectors.libvirt.fields import (
     KVM_VCPU_FIELDS,
     VCPU_FIELDS,
     Field,
+    scaling,
 )
 
 # The per-domain stats families in a fixed order; a step names its family by position.
@@ -33,11 +34,6 @@ _SLOT = {slot: index for index, slot in enumerate(SLOTS)}
 
 # A step: (stats key, family slot, label values, multiplier, divisor or 0 to multiply).
 Step = tuple[str, int, tuple[str, ...], float, int]
-
-
-def _scaling(field: Field) -> tuple[float, int]:
-    """Dividing 2348200000 by 1e9 gives 2.3482; multiplying by 1e-9 gives 2.3482000000000003."""
-    return (field.scale, 0) if field.scale >= 1 else (1, round(1 / field.scale))
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +73,7 @@ def make_plan(domain: str, stats: dict[str, Any]) -> StatsPlan:
     for key, value in stats.items():
         field = DOMAIN_FIELDS.get(key)
         if field is not None:
-            steps.append((key, _SLOT["domain", key], key_d, *_scaling(field)))
+            steps.append((key, _SLOT["domain", key], key_d, *scaling(field.scale)))
             continue
         group, _, rest = key.partition(".")
         index, _, sub = rest.partition(".")
@@ -108,7 +104,7 @@ def _indexed_steps(group: str, fields: dict[str, Field], domain: str, labels: di
         for sub, key in indexes[index].items():
             field = fields.get(sub)
             if field is not None:
-                steps.append((key, _SLOT[group, sub], label_values, *_scaling(field)))
+                steps.append((key, _SLOT[group, sub], label_values, *scaling(field.scale)))
     return steps
 
 
@@ -132,5 +128,6 @@ def _kvm_vcpu_steps(domain: str, vcpus: dict[str, dict[str, str]]) -> list[Step]
                 continue
             family, label_value = target
             labels = (domain, index, label_value) if label_value else (domain, index)
-            steps.append((key, _SLOT["kvm_vcpu", family], labels, *_scaling(KVM_VCPU_FAMILIES[family][0])))
+            field = KVM_VCPU_FAMILIES[family][0]
+            steps.append((key, _SLOT["kvm_vcpu", family], labels, *scaling(field.scale)))
     return steps

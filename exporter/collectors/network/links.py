@@ -123,21 +123,29 @@ def _master(reader: SysfsReader, device: str) -> str:
 KindCache = dict[tuple[str, int | None], str]
 
 
-def read_link(reader: SysfsReader, device: str, kinds: KindCache | None = None) -> Link:
+def _kind(reader: SysfsReader, device: str, ifindex: int | None, kinds: KindCache | None) -> str:
     """`kinds` remembers each interface's kind by (name, ifindex): it never changes for a
     device, and finding it costs several reads."""
-    base = reader.at(f"class/net/{device}")
-    ifindex = reader.read_int(f"{base}/ifindex")
     kind = kinds.get((device, ifindex)) if kinds is not None else None
     if kind is None:
         kind = link_kind(reader, device)
         if kinds is not None:
             kinds[(device, ifindex)] = kind
+    return kind
+
+
+def _speed_mbps(reader: SysfsReader, base: str) -> int | None:
+    # EINVAL while the link is administratively down (as for carrier): not an error
+    speed = reader.read_int(f"{base}/speed", invalid_is_missing=True)
+    return speed if speed is not None and speed >= 0 else None
+
+
+def read_link(reader: SysfsReader, device: str, kinds: KindCache | None = None) -> Link:
+    base = reader.at(f"class/net/{device}")
+    ifindex = reader.read_int(f"{base}/ifindex")
     flags = _hex(reader.read_str(f"{base}/flags"))
     admin_up = bool(flags & IFF_UP) if flags is not None else None
-    # carrier and speed answer EINVAL while the link is administratively down: not an error.
     carrier = reader.read_int(f"{base}/carrier", invalid_is_missing=True)
-    speed = reader.read_int(f"{base}/speed", invalid_is_missing=True)
     ups = reader.read_int(f"{base}/carrier_up_count")
     downs = reader.read_int(f"{base}/carrier_down_count")
     # the kernel shows carrier_changes as the sum of those two (Linux >= 4.16 has them)
@@ -147,14 +155,14 @@ def read_link(reader: SysfsReader, device: str, kinds: KindCache | None = None) 
         changes = reader.read_int(f"{base}/carrier_changes")
     return Link(
         device=device,
-        kind=kind,
+        kind=_kind(reader, device, ifindex, kinds),
         admin_up=admin_up,
         operstate=reader.read_str(f"{base}/operstate") or "unknown",
         carrier=carrier,
         carrier_changes=changes,
         carrier_up=ups,
         carrier_down=downs,
-        speed_mbps=speed if speed is not None and speed >= 0 else None,
+        speed_mbps=_speed_mbps(reader, base),
         mtu=reader.read_int(f"{base}/mtu"),
         address=reader.read_str(f"{base}/address") or "",
         master=_master(reader, device),
@@ -204,20 +212,13 @@ def _dumped_links(reader: SysfsReader, kinds: KindCache | None) -> list[Link]:
 
 def _dumped_link(reader: SysfsReader, link: NetlinkLink, names: dict[int, str],
                  kinds: KindCache | None) -> Link:
-    kind = kinds.get((link.name, link.index)) if kinds is not None else None
-    if kind is None:
-        kind = link_kind(reader, link.name)
-        if kinds is not None:
-            kinds[(link.name, link.index)] = kind
     admin_up = bool(link.flags & IFF_UP)
-    # sysfs answers EINVAL for carrier and speed of a link that is not up: the same here
-    speed = None
-    if admin_up:
-        speed = reader.read_int(reader.at(f"class/net/{link.name}/speed"), invalid_is_missing=True)
+    base = reader.at(f"class/net/{link.name}")
     return Link(
-        device=link.name, kind=kind, admin_up=admin_up, operstate=link.operstate,
-        carrier=link.carrier if admin_up else None, carrier_changes=link.carrier_changes,
-        carrier_up=link.carrier_up, carrier_down=link.carrier_down,
-        speed_mbps=speed if speed is not None and speed >= 0 else None, mtu=link.mtu,
+        device=link.name, kind=_kind(reader, link.name, link.index, kinds), admin_up=admin_up,
+        operstate=link.operstate,
+        carrier=link.carrier if admin_up else None,  # as sysfs: none while administratively down
+        carrier_changes=link.carrier_changes, carrier_up=link.carrier_up, carrier_down=link.carrier_down,
+        speed_mbps=_speed_mbps(reader, base) if admin_up else None, mtu=link.mtu,
         address=link.address, master=names.get(link.master_index, ""), ifindex=link.index,
     )

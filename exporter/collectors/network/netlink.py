@@ -68,8 +68,9 @@ def _attributes(data: bytes, offset: int, end: int) -> dict[int, bytes]:
         length, kind = unpack(data, offset)
         if length < 4 or offset + length > end:
             raise ValueError(f"netlink attribute of length {length} at {offset} past {end}")
-        if kind & 0x3FFF in WANTED:
-            found[kind & 0x3FFF] = data[offset + 4:offset + length]
+        kind &= 0x3FFF
+        if kind in WANTED:
+            found[kind] = data[offset + 4:offset + length]
         offset += (length + 3) & ~3
     return found
 

@@ -84,12 +84,7 @@ class QemuProcessReader:
             return None
         if stat.state in ("Z", "X"):
             return None
-        read_bytes: int | None
-        write_bytes: int | None
-        try:
-            read_bytes, write_bytes = parse_pid_io(read_text(f"{base}/io"))
-        except (OSError, KeyError):  # /proc/<pid>/io is for the process's owner (or root)
-            read_bytes = write_bytes = None
+        io = _io_bytes(base)
         try:
             fds: int | None = count_open_fds(self._procfs, pid, self._fd_size_counts)
         except OSError:
@@ -102,7 +97,8 @@ class QemuProcessReader:
             domain=domain, pid=pid, rss_bytes=stat.rss_pages * PAGE_SIZE,
             user_seconds=stat.user_ticks / TICKS_PER_SECOND,
             system_seconds=stat.system_ticks / TICKS_PER_SECOND,
-            threads=stat.threads, open_fds=fds, read_bytes=read_bytes, write_bytes=write_bytes,
+            threads=stat.threads, open_fds=fds,
+            read_bytes=io[0] if io else None, write_bytes=io[1] if io else None,
             guest_memory_bytes=guest, overhead_bytes=self._overhead_bytes(pid, guest),
         )
 
@@ -119,3 +115,11 @@ class QemuProcessReader:
             cached = (now, memory_overhead(smaps, guest // 1024))
             self._overhead[pid] = cached
         return cached[1]
+
+
+def _io_bytes(base: str) -> tuple[int, int] | None:
+    """(read, written) bytes of `/proc/<pid>/io`, readable by the process's owner (or root)."""
+    try:
+        return parse_pid_io(read_text(f"{base}/io"))
+    except (OSError, ValueError):
+        return None
