@@ -47,8 +47,17 @@ def expression(template: str, config: dict[str, Any]) -> str:
         "sel": config["selector"],
         "ssd_pool_matcher": config["ssd_pool_matcher"],
         **config["thresholds"],
+        "vm_error_budget": error_budget(config["thresholds"]["vm_availability_target"]),
     }
     return Template(template).substitute(values)
+
+
+def error_budget(target: Any) -> str:
+    """1 - target, as PromQL reads it (0.9999 -> 0.0001, not 9.999999999998899e-05)."""
+    if isinstance(target, bool) or not isinstance(target, (int, float)) or not 0 < target < 1:
+        raise SystemExit(f"vm_availability_target must be a number between 0 and 1 (exclusive), "
+                         f"not {target!r}")
+    return f"{1 - target:.10g}"
 
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -159,12 +168,14 @@ def test_files(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "tests": [record_test(r, c) for r in RECORDS for c in r.cases],
     }}
     for layer in LAYERS:
-        cases = [test_case(a, c, config) for a in ALERTS if a.layer == layer for c in a.cases]
-        files[f"{layer}.test.yml"] = {
-            "rule_files": ["../rules/recording.rules.yml", f"../rules/{layer}.rules.yml"],
-            "evaluation_interval": "1m",
-            "tests": cases,
-        }
+        cases = [(c.every, test_case(a, c, config)) for a in ALERTS if a.layer == layer for c in a.cases]
+        for every in sorted({every for every, _ in cases}, key=lambda e: e != "1m"):
+            name = f"{layer}.test.yml" if every == "1m" else f"{layer}-every-{every}.test.yml"
+            files[name] = {
+                "rule_files": ["../rules/recording.rules.yml", f"../rules/{layer}.rules.yml"],
+                "evaluation_interval": every,
+                "tests": [case for case_every, case in cases if case_every == every],
+            }
     return files
 
 

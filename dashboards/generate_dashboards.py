@@ -34,7 +34,7 @@ Config = dict[str, Any]
 DASHBOARDS: dict[str, Callable[[Config], dict[str, Any]]] = {
     "kvm-fleet.json": lambda config: fleet.build(config["thresholds"], config["runbook_base_url"]),
     "kvm-host.json": lambda config: host.build(config["thresholds"]),
-    "kvm-vm.json": lambda config: vm.build(),
+    "kvm-vm.json": lambda config: vm.build(config["thresholds"]),
 }
 
 

@@ -124,9 +124,13 @@ def disks_smart_row(t: Thresholds) -> Row:
             ),
             Panel(
                 "Disk temperature",
-                "Drive temperatures.",
+                "Drive temperatures and each drive's own limit; SmartTemperatureAboveDriveLimit "
+                "fires above the limit.",
                 "celsius",
-                [(sel("kvm_smart_temperature_celsius"), "{{instance}} {{device}}")],
+                [
+                    (sel("kvm_smart_temperature_celsius"), "{{instance}} {{device}}"),
+                    (sel("kvm_smart_temperature_trip_celsius"), "{{instance}} {{device}} limit"),
+                ],
                 steps=temp_steps,
             ),
             Panel(
@@ -134,7 +138,25 @@ def disks_smart_row(t: Thresholds) -> Row:
                 "Life used of NVMe drives.",
                 "percentunit",
                 [(sel("kvm_smart_nvme_percentage_used_ratio"), "{{instance}} {{device}}")],
-                steps=[(0.8, "orange")],
+                steps=[(t["nvme_percentage_used_ratio"], "orange")],
+            ),
+            Panel(
+                "NVMe spare",
+                "Available spare capacity of NVMe drives and the threshold each sets; "
+                "SmartNvmeSpareLow fires below it.",
+                "percentunit",
+                [
+                    (sel("kvm_smart_nvme_available_spare_ratio"), "{{instance}} {{device}}"),
+                    (sel("kvm_smart_nvme_available_spare_threshold_ratio"), "{{instance}} {{device}} threshold"),
+                ],
+            ),
+            Panel(
+                "NVMe media errors",
+                "New media and data integrity errors per interval; SmartNvmeMediaErrorsGrowing fires on any.",
+                "short",
+                [(f"sum by (instance, device) ({increase('kvm_smart_nvme_media_errors_total')}) > 0",
+                  "{{instance}} {{device}}")],
+                faults_only=True,
             ),
         ],
     )
@@ -210,7 +232,7 @@ def kvm_readiness_and_config_row() -> Row:
     )
 
 
-def links_and_redundancy_row() -> Row:
+def links_and_redundancy_row(t: Thresholds) -> Row:
     """The Links and redundancy (vswitch_down) row."""
     return (
         "Links and redundancy (vswitch_down)",
@@ -243,6 +265,14 @@ def links_and_redundancy_row() -> Row:
                         "{{instance}} {{device}}",
                     )
                 ],
+            ),
+            Panel(
+                "Interface errors",
+                "Receive and transmit errors per second per interface (5-minute rate); "
+                "NetworkInterfaceErrors fires above the line on physical, bond and VLAN links.",
+                "pps",
+                [(sel("instance_device:kvm_network_errors:rate5m"), "{{instance}} {{device}}")],
+                steps=[(t["nic_errors_per_second"], "orange")],
             ),
         ],
     )
@@ -394,10 +424,47 @@ def zfs_and_md_raid_row(t: Thresholds) -> Row:
                 steps=[(1, "red")],
             ),
             Panel(
+                "md failed members and inactive arrays",
+                "Failed member disks per md array, and arrays assembled but not started "
+                "(MdRaidMemberFailed, MdRaidInactive).",
+                "short",
+                [
+                    (sel("kvm_md_disks", 'state="failed"') + " > 0", "{{instance}} {{device}} failed"),
+                    (sel("kvm_md_info", 'state="inactive"'), "{{instance}} {{device}} inactive"),
+                ],
+                steps=[(1, "red")],
+                faults_only=True,
+            ),
+            Panel(
                 "md sync progress",
                 "Progress of recoveries, resyncs and checks.",
                 "percentunit",
                 [(sel("kvm_md_sync_progress_ratio"), "{{instance}} {{device}}")],
+                faults_only=True,
+            ),
+        ],
+    )
+
+
+def storage_pools_row(t: Thresholds) -> Row:
+    """The libvirt storage pools (virtual_disk) row."""
+    return (
+        "libvirt storage pools (virtual_disk)",
+        [
+            Panel(
+                "Pool fill",
+                "Allocation of each libvirt storage pool as a share of its capacity (as of the "
+                "pool's last refresh); StoragePoolNearlyFull fires above the line.",
+                "percentunit",
+                [(f"{sel('kvm_storage_pool_allocation_bytes')} / {sel('kvm_storage_pool_capacity_bytes')}",
+                  "{{instance}} {{pool}}")],
+                steps=[(t["storage_pool_capacity_ratio"], "orange")],
+            ),
+            Panel(
+                "Pools not running",
+                "Defined pools that are not running (StoragePoolNotRunning).",
+                "short",
+                [(sel("kvm_storage_pool_state", 'state="running"') + " == 0", "{{instance}} {{pool}}")],
                 faults_only=True,
             ),
         ],
@@ -441,7 +508,7 @@ def capacity_row(t: Thresholds) -> Row:
 
 
 def build(t: Thresholds) -> dict[str, Any]:
-    rows = [thermal_row(t), memory_ecc_row(), disks_smart_row(t), kernel_events_row(t), kvm_readiness_and_config_row(), links_and_redundancy_row(), storm_signals_row(t), iscsi_row(), zfs_and_md_raid_row(t), capacity_row(t)]
+    rows = [thermal_row(t), memory_ecc_row(), disks_smart_row(t), kernel_events_row(t), kvm_readiness_and_config_row(), links_and_redundancy_row(t), storm_signals_row(t), iscsi_row(), zfs_and_md_raid_row(t), storage_pools_row(t), capacity_row(t)]
     return dashboard(
         "kvm-host",
         "KVM host",

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from panels import Panel, Row, dashboard, increase, rate, sel, variable
+from panels import Panel, Row, Thresholds, dashboard, increase, rate, sel, variable
 
 d = 'domain=~"$domain"'
+CRASHES = 'event=~"stopped|crashed",detail=~"crashed|failed|panicked|crashloaded"'
 
 
 def state_row() -> Row:
@@ -44,6 +45,15 @@ def state_row() -> Row:
                 faults_only=True,
             ),
             Panel(
+                "Crashes",
+                "Crashes and QEMU deaths of the VM per interval; VmCrashLoop fires past "
+                "`vm_crash_loop_crashes` within `vm_crash_loop_window` (3 in a day by default).",
+                "short",
+                [(f"sum by (domain) ({increase('kvm_domain_lifecycle_events_total', d + ',' + CRASHES)})",
+                  "{{domain}}")],
+                faults_only=True,
+            ),
+            Panel(
                 "OOM kills",
                 "The VM's QEMU killed by the OOM killer.",
                 "short",
@@ -54,7 +64,7 @@ def state_row() -> Row:
     )
 
 
-def cpu_row() -> Row:
+def cpu_row(t: Thresholds) -> Row:
     """The CPU row."""
     return (
         "CPU",
@@ -80,11 +90,22 @@ def cpu_row() -> Row:
                     (rate("kvm_domain_vcpu_delay_seconds_total", d), "{{domain}} vcpu{{vcpu}} steal"),
                 ],
             ),
+            Panel(
+                "vCPU usage and steal of the VM",
+                "Busy and steal (run-queue delay) time of the VM's vCPUs as a share of its vCPUs "
+                "over 5 minutes; VmCpuStealHigh fires when steal stays above the line for 15 minutes.",
+                "percentunit",
+                [
+                    (sel("instance_domain:kvm_domain_vcpu_usage:ratio_rate5m", d), "{{domain}} busy"),
+                    (sel("instance_domain:kvm_domain_vcpu_delay:ratio_rate5m", d), "{{domain}} steal"),
+                ],
+                steps=[(t["vm_vcpu_delay_ratio"], "orange")],
+            ),
         ],
     )
 
 
-def memory_row() -> Row:
+def memory_row(t: Thresholds) -> Row:
     """The Memory row."""
     return (
         "Memory",
@@ -110,6 +131,33 @@ def memory_row() -> Row:
                 ],
             ),
             Panel(
+                "Memory pressure",
+                "The share of guest memory usable without swapping, from the balloon driver (empty "
+                "without it); VmMemoryPressure fires below `vm_memory_usable_ratio` (10% by default).",
+                "percentunit",
+                [(sel("instance_domain:kvm_domain_memory_usable:ratio", d), "{{domain}} usable")],
+                faults_only=True,
+            ),
+            Panel(
+                "Guest swap",
+                "Bytes the guest swaps in and out per second (balloon driver statistics); "
+                "VmMemoryPressure fires above `vm_swap_bytes_per_second` too.",
+                "Bps",
+                [(sel("instance_domain:kvm_domain_memory_swap:bytes_rate5m", d), "{{domain}}")],
+                steps=[(t["vm_swap_bytes_per_second"], "orange")],
+                faults_only=True,
+            ),
+            Panel(
+                "Memory statistics age",
+                "Seconds since the guest last reported memory statistics (only guests that ever did); "
+                "VmGuestMemoryStatsMissing fires past `vm_memory_stats_stale_seconds`.",
+                "s",
+                [(f"time() - {sel('kvm_domain_memory_stats_last_update_timestamp_seconds', d)}"
+                  f" and {sel('kvm_domain_memory_stats_last_update_timestamp_seconds', d)} > 0", "{{domain}}")],
+                steps=[(t["vm_memory_stats_stale_seconds"], "orange")],
+                faults_only=True,
+            ),
+            Panel(
                 "QEMU overhead",
                 "QEMU resident memory beyond guest RAM.",
                 "bytes",
@@ -119,7 +167,7 @@ def memory_row() -> Row:
     )
 
 
-def disks_row() -> Row:
+def disks_row(t: Thresholds) -> Row:
     """The Disks row."""
     return (
         "Disks",
@@ -144,7 +192,8 @@ def disks_row() -> Row:
             ),
             Panel(
                 "Disk latency",
-                "Average time per request.",
+                "Average time per request; VmDiskLatencyHigh fires when reads or writes stay above "
+                "the line (`vm_disk_latency_seconds`) for 10 minutes.",
                 "s",
                 [
                     (
@@ -156,6 +205,7 @@ def disks_row() -> Row:
                         "{{domain}} {{target}} write",
                     ),
                 ],
+                steps=[(t["vm_disk_latency_seconds"], "orange")],
             ),
             Panel(
                 "Disk errors",
@@ -201,17 +251,68 @@ def network_and_jobs_row() -> Row:
             ),
             Panel(
                 "Migration jobs",
-                "Data left to transfer by a running job (migration, save, ...).",
+                "Data left to transfer by a running job (migration, save, ...); VmMigrationStuck "
+                "fires when it has not fallen for `vm_migration_stuck_window`.",
                 "bytes",
                 [(sel("kvm_domain_job_data_remaining_bytes", d), "{{domain}}")],
+                faults_only=True,
+            ),
+            Panel(
+                "Migration convergence",
+                "Memory the guest dirties per second against what the migration sends; "
+                "VmMigrationTooSlow fires while dirtying stays ahead for 5 minutes.",
+                "Bps",
+                [
+                    (f"{sel('kvm_domain_job_memory_dirty_rate_pages_per_second', d)} * on (job, instance, domain) "
+                     f"{sel('kvm_domain_job_memory_page_size_bytes', d)}", "{{domain}} dirtied"),
+                    (sel("kvm_domain_job_memory_bandwidth_bytes_per_second", d), "{{domain}} sent"),
+                ],
                 faults_only=True,
             ),
         ],
     )
 
 
-def build() -> dict[str, Any]:
-    rows = [state_row(), cpu_row(), memory_row(), disks_row(), network_and_jobs_row()]
+def availability_row(t: Thresholds) -> Row:
+    """The Availability row: the VM's SLO (alerts/bundle/slo.py)."""
+    target = t["vm_availability_target"]
+    return (
+        "Availability",
+        [
+            Panel(
+                "Availability (30 days)",
+                f"Share of the time the VM should run that it ran, over 30 days (target {target:.2%}): "
+                "crashes, I/O-error pauses and failed starts of autostart VMs count against it, "
+                "planned shutdowns and pauses do not.",
+                "percentunit",
+                [(sel("instance_domain:kvm_domain_availability:ratio_avg30d", d), "{{domain}}")],
+                kind="stat",
+                steps=[],
+            ),
+            Panel(
+                "Error budget left",
+                "Share of the 30-day error budget (1 - target) not yet spent; the burn-rate alerts "
+                "VmAvailabilityBudgetBurningFast/Slow fire when it goes fast.",
+                "percentunit",
+                [(sel("instance_domain:kvm_domain_error_budget_remaining:ratio", d), "{{domain}}")],
+                kind="stat",
+                steps=[],
+            ),
+            Panel(
+                "Unavailable",
+                "1 while the VM counts as down for its SLO, 0 while it runs (no value while it is "
+                "off or paused on purpose).",
+                "bool",
+                [(sel("instance_domain:kvm_domain_unavailable:bool", d), "{{domain}}")],
+                kind="state-timeline",
+                steps=[],
+            ),
+        ],
+    )
+
+
+def build(t: Thresholds) -> dict[str, Any]:
+    rows = [state_row(), availability_row(t), cpu_row(t), memory_row(t), disks_row(t), network_and_jobs_row()]
     domain = variable(
         "domain", 'label_values(kvm_domain_info{job=~"$job", instance=~"$instance"}, domain)', "VM"
     )

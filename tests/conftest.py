@@ -47,6 +47,7 @@ class Domains:
         self.conn = libvirt.open(QEMU_URI)
         self.tmp_path = images
         self.names: list[str] = []
+        self.pools: list[str] = []
 
     def name(self, hint: str = "dom") -> str:
         return f"{NAME_PREFIX}{hint}-{uuid.uuid4().hex[:6]}"
@@ -75,6 +76,17 @@ class Domains:
             return dom
         return self.conn.createXML(xml, 0)
 
+    def pool(self, hint: str, directory: Path) -> Any:
+        """A running `dir` storage pool over `directory`, removed with the domains."""
+        name = self.name(hint)
+        directory.mkdir(parents=True, exist_ok=True)
+        pool = self.conn.storagePoolDefineXML(
+            f"<pool type='dir'><name>{name}</name><target><path>{directory}</path></target></pool>"
+        )
+        self.pools.append(name)
+        pool.create()
+        return pool
+
     def close(self) -> None:
         with contextlib.suppress(libvirt.libvirtError):
             self.conn.close()
@@ -88,6 +100,12 @@ class Domains:
                 if dom.isPersistent():
                     # snapshot metadata (tests redefine snapshots) would block a plain undefine
                     dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)
+        for name in self.pools:
+            with contextlib.suppress(libvirt.libvirtError):
+                pool = self.conn.storagePoolLookupByName(name)
+                if pool.isActive():
+                    pool.destroy()
+                pool.undefine()
         self.conn.close()
 
 

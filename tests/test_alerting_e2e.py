@@ -32,7 +32,7 @@ from support import cgroups
 from support.alerting_stack import alerting_stack, generate_rules
 from support.bundle import ALERTS, FAULTS
 from support.domstats_fixtures import FIXTURES
-from support.guests import file_disk
+from support.guests import DISK_IO, SPIN, file_disk
 from support.images import damage_refcount_table, qcow2
 from support.libvirt_proxy import LibvirtProxy
 from support.netns import Netns, run
@@ -72,6 +72,22 @@ def replace_in(path: Path, old: str, new: str) -> Callable[[], None]:
     return edit
 
 
+NVME_LOG = "nvme_smart_health_information_log"
+
+
+def edit_json(path: Path, keys: tuple[str, ...], value: object) -> Callable[[], None]:
+    def edit() -> None:
+        data = json.loads(path.read_text())
+        inner = data
+        for key in keys[:-1]:
+            inner = inner[key]
+        assert keys[-1] in inner, (path, keys)
+        inner[keys[-1]] = value
+        path.write_text(json.dumps(data))
+
+    return edit
+
+
 def fixture_exporter(lab: Lab) -> tuple[str, list[Fault]]:
     """Exporter A over copies of the fixture trees, with the hardware/storage faults."""
     sysfs, procfs, rootfs = lab.tmp / "sys", lab.tmp / "proc", lab.tmp / "rootfs"
@@ -101,6 +117,7 @@ def fixture_exporter(lab: Lab) -> tuple[str, list[Fault]]:
     ue = sysfs / "devices" / "system" / "edac" / "mc" / "mc0" / "ue_count"
     session = sysfs / "devices" / "platform" / "host3" / "session1" / "iscsi_session" / "session1" / "state"
     healthy_disk = (smart / "devices" / "sdb.json").read_text()
+    scsi, nvme = smart / "devices" / "sdc.json", smart / "devices" / "nvme0.json"
     status = storage / "zpool" / "status.json"
     pools = json.loads(status.read_text())
     degraded = json.loads(status.read_text())
@@ -134,6 +151,15 @@ def fixture_exporter(lab: Lab) -> tuple[str, list[Fault]]:
             ),
             lambda: (smart / "devices" / "sdb.json").write_text(healthy_disk),
         ),
+        Fault("disk_smart", "SmartTemperatureAboveDriveLimit", instance, {"device": "/dev/sdc"},
+              edit_json(scsi, ("temperature", "current"), 75),
+              edit_json(scsi, ("temperature", "current"), 34)),
+        Fault("disk_smart", "SmartNvmeSpareLow", instance, {"device": "/dev/nvme0"},
+              edit_json(nvme, (NVME_LOG, "available_spare"), 5),
+              edit_json(nvme, (NVME_LOG, "available_spare"), 99)),
+        # a counter: two more media errors; it resolves when its window passes
+        Fault("disk_smart", "SmartNvmeMediaErrorsGrowing", instance, {"device": "/dev/nvme0"},
+              edit_json(nvme, (NVME_LOG, "media_errors"), 9), lambda: None),
         Fault(
             "kmod_failure",
             "KvmPrerequisiteMissing",
@@ -183,7 +209,8 @@ def host_exporter(lab: Lab, domains) -> tuple[str, list[Fault]]:  # type: ignore
         )
     )
     instance = running.url.removeprefix("http://")
-    crash = domains.create("e2ecrash", persistent=True)
+    # autostart: its crashes count against its availability SLO
+    crash = domains.create("e2ecrash", persistent=True, autostart=True)
     image = qcow2(domains.tmp_path / "e2e.qcow2")
     pristine = image.read_bytes()
     disks = domains.create("e2edisk", extra_devices=file_disk(image, "vdb"))
@@ -194,6 +221,48 @@ def host_exporter(lab: Lab, domains) -> tuple[str, list[Fault]]:  # type: ignore
     def kill_qemu() -> None:
         pid = int(Path(f"/run/libvirt/qemu/{crash.name()}.pid").read_text())
         os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while crash.isActive():  # libvirt reaps the dead QEMU, then the domain can start again
+            assert time.monotonic() < deadline, "the killed domain still runs"
+            time.sleep(0.1)
+
+    def crash_loop() -> None:
+        for _ in range(4):  # after VmCrashed's kill: 5 crashes, more than the default 3
+            crash.create()
+            kill_qemu()
+
+    neighbours: list[libvirt.virDomain] = []
+    steal_name, slow_name = domains.name("e2esteal"), domains.name("e2eslow")
+
+    def noisy_neighbours() -> None:
+        """Two always-busy vCPUs pinned to one host CPU: each waits half the time (steal). One
+        of them also reads and writes its disk, throttled to 2 IOPS: its requests queue."""
+        neighbours.append(domains.create(name=steal_name, program=SPIN))
+        neighbours.append(domains.create(name=slow_name, program=DISK_IO))
+        last = tuple(cpu == os.cpu_count() - 1 for cpu in range(os.cpu_count() or 1))
+        for dom in neighbours:
+            dom.pinVcpu(0, last)  # virsh vcpupin
+        neighbours[1].setBlockIoTune("vda", {"total_iops_sec": 2}, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+
+    def quiet_neighbours() -> None:
+        for dom in neighbours:
+            dom.destroy()
+
+    # a dir pool on a 4 MiB tmpfs, filled, and one stopped
+    full_dir, stopped_dir = lab.tmp / "pool-full", lab.tmp / "pool-stopped"
+    full_dir.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "kvmxt-e2e", str(full_dir)], check=True)
+    lab.stack.callback(subprocess.run, ["umount", "-l", str(full_dir)], check=False)
+    full, stopped = domains.pool("e2efull", full_dir), domains.pool("e2estop", stopped_dir)
+    filler = full_dir / "filler"
+
+    def fill_pool() -> None:
+        filler.write_bytes(bytes(3900 << 10))
+        full.refresh()  # libvirt counts a dir pool at refresh, as `virsh pool-refresh` does
+
+    def drain_pool() -> None:
+        filler.unlink()
+        full.refresh()
 
     def oom() -> None:
         cgroup = cgroups.create("e2e", 32 << 20)
@@ -240,6 +309,19 @@ def host_exporter(lab: Lab, domains) -> tuple[str, list[Fault]]:  # type: ignore
     return instance, [
         Fault("process_oom", "HostOomKills", instance, {}, oom, remove_cgroup),
         Fault("domain_failure", "VmCrashed", instance, {"domain": crash.name()}, kill_qemu, lambda: None),
+        # left shut off after its crashes; autostart off ends its SLO time (a planned stop)
+        Fault("vm_health", "VmCrashLoop", instance, {"domain": crash.name()}, crash_loop,
+              lambda: crash.setAutostart(0) and None),
+        Fault("vm_health", "VmAvailabilityBudgetBurningFast", instance, {"domain": crash.name()},
+              lambda: None, lambda: None),  # the crash loop's downtime burns the budget
+        Fault("vm_health", "VmCpuStealHigh", instance, {"domain": steal_name},
+              noisy_neighbours, quiet_neighbours),
+        Fault("vm_health", "VmDiskLatencyHigh", instance, {"domain": slow_name, "target": "vda"},
+              lambda: None, lambda: None),  # the throttled neighbour's
+        Fault("virtual_disk", "StoragePoolNearlyFull", instance, {"pool": full.name()},
+              fill_pool, drain_pool),
+        Fault("virtual_disk", "StoragePoolNotRunning", instance, {"pool": stopped.name()},
+              lambda: stopped.destroy() and None, lambda: stopped.create() and None),
         Fault(
             "config_corruption",
             "LibvirtConfigCorrupt",
@@ -392,7 +474,9 @@ def expected_receiver(alertname: str) -> str:
 
 
 def test_every_fault_reaches_alertmanager_and_resolves(tmp_path: Path, domains) -> None:  # type: ignore[no-untyped-def]
-    rules = generate_rules(tmp_path / "bundle", 60, {"thresholds": {"storm_packets_per_second_floor": 500}})
+    # A one-hour crash-loop window (a minute, compressed): its crashes age out within the test.
+    rules = generate_rules(tmp_path / "bundle", 60, {"thresholds": {"storm_packets_per_second_floor": 500,
+                                                                      "vm_crash_loop_window": "1h"}})
     with ExitStack() as stack:
         lab = Lab(tmp_path, stack)
         a, hardware = fixture_exporter(lab)

@@ -64,7 +64,8 @@ def test_promtool_unit_tests_pass() -> None:
         ["promtool", "test", "rules", *tests], cwd=ALERTS_DIR / "tests", capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count("SUCCESS") == len(LAYERS) + 1  # and the recording rules'
+    assert {f"{layer}.test.yml" for layer in LAYERS} | {"recording.test.yml"} <= set(tests)
+    assert result.stdout.count("SUCCESS") == len(tests)
 
 
 def test_every_recording_rule_of_a_vm_has_a_promtool_case() -> None:
@@ -146,6 +147,20 @@ def test_config_overrides_change_the_rules(tmp_path: Path) -> None:
     bad.write_text("thresholds:\n  no_such_threshold: 1\n")
     with pytest.raises(SystemExit, match="no_such_threshold"):
         load_config(bad)
+
+
+def test_availability_target_sets_the_error_budget(tmp_path: Path) -> None:
+    mine = tmp_path / "mine.yml"
+    mine.write_text("thresholds:\n  vm_availability_target: 0.999\n")
+    generate(tmp_path / "out", load_config(mine))
+    rules = (tmp_path / "out" / "rules" / "virtualization.rules.yml").read_text()
+    assert "> (14.4 * 0.001)" in rules and "0.0001" not in rules
+    recording = (tmp_path / "out" / "rules" / "recording.rules.yml").read_text()
+    assert "kvm_domain_unavailable:ratio_avg30d / 0.001" in recording
+    for bad in ("1", "0", "99.99", "'high'", "true"):
+        mine.write_text(f"thresholds:\n  vm_availability_target: {bad}\n")
+        with pytest.raises(SystemExit, match="vm_availability_target must be a number between 0 and 1"):
+            generate(tmp_path / "bad", load_config(mine))
 
 
 def test_alertmanager_config_is_valid() -> None:

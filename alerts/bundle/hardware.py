@@ -214,4 +214,77 @@ ALERTS: list[Alert] = [
                  "read-only, ...)."),
             Case(series={s("kvm_smart_nvme_critical_warning", 'device="/dev/nvme0"'): "0x10"}, at="8m"),
         ]),
+    Alert(
+        name="SmartTemperatureAboveDriveLimit", layer="hardware", fault="disk_smart", severity="warning",
+        expr="kvm_smart_temperature_celsius{$sel} > on (job, instance, device) kvm_smart_temperature_trip_celsius{$sel}",
+        for_="5m", summary="A disk is hotter than its own temperature limit.",
+        description=f"Disk {{{{ $labels.device }}}} on {HOST} is at {{{{ $value }}}} °C, above the limit the drive "
+        "itself reports (drive trip or warning composite temperature).",
+        impact="Above its limit the drive throttles (NVMe) or wears and fails faster; sustained heat ends in "
+        "errors or a shutdown of the drive.",
+        diagnosis=["`smartctl -x DEVICE` (temperature history, limits)", "fans, airflow and the BMC's sensors; "
+         "the host dashboard (SMART temperatures)"],
+        mitigation=["Fix the cooling (fans, blanking panels, a blocked inlet); move I/O-heavy VMs away meanwhile.",
+         "Replace the drive if it runs hot in a cool chassis."],
+        dashboard="KVM host", cases=[
+            Case(series={s("kvm_smart_temperature_celsius", 'device="/dev/nvme0"'): "84x10",
+                         s("kvm_smart_temperature_trip_celsius", 'device="/dev/nvme0"'): "80x10"},
+                 at="8m", labels={"device": "/dev/nvme0"},
+                 description="Disk /dev/nvme0 on hv1:9978 is at 84 °C, above the limit the drive itself reports "
+                 "(drive trip or warning composite temperature)."),
+            Case(series={s("kvm_smart_temperature_celsius", 'device="/dev/nvme0"'): "60x10",
+                         s("kvm_smart_temperature_trip_celsius", 'device="/dev/nvme0"'): "80x10"}, at="8m"),
+        ]),
+    Alert(
+        name="SmartNvmeMediaErrorsGrowing", layer="hardware", fault="disk_smart", severity="warning",
+        expr="increase(kvm_smart_nvme_media_errors_total{$sel}[1h]) > 0",
+        for_="0m", summary="An NVMe drive reports new media errors.",
+        description=f"NVMe {{{{ $labels.device }}}} on {HOST} logged {{{{ $value | printf \"%.0f\" }}}} new media and data integrity "
+        "errors in the last hour.",
+        impact="The flash returns data it cannot correct: reads fail inside VMs or ZFS/RAID repair from "
+        "redundancy; growing counts come before a failed drive.",
+        diagnosis=["`smartctl -a DEVICE` (Media and Data Integrity Errors, Error Information Log)",
+         "`nvme error-log DEVICE`", "`zpool status -v` / `dmesg | grep -i nvme`"],
+        mitigation=["Make sure the data on it is redundant or backed up; plan the replacement.",
+         "Update the drive firmware if the vendor lists a fix."],
+        dashboard="KVM host", cases=[
+            Case(series={s("kvm_smart_nvme_media_errors_total", 'device="/dev/nvme0"'): "2x30 5x30"},
+                 at="40m", labels={"device": "/dev/nvme0"},
+                 description="NVMe /dev/nvme0 on hv1:9978 logged 3 new media and data integrity errors in the last hour."),
+            Case(series={s("kvm_smart_nvme_media_errors_total", 'device="/dev/nvme0"'): "2x60"}, at="40m"),
+        ]),
+    Alert(
+        name="SmartNvmeWearHigh", layer="hardware", fault="disk_smart", severity="warning",
+        expr="kvm_smart_nvme_percentage_used_ratio{$sel} > $nvme_percentage_used_ratio",
+        for_="1h", summary="An NVMe drive is near the end of its rated endurance.",
+        description=f"NVMe {{{{ $labels.device }}}} on {HOST} has used {{{{ $value | humanizePercentage }}}} of its "
+        "rated write endurance.",
+        impact="Past 100% the vendor no longer promises the drive holds data; errors and read-only mode follow.",
+        diagnosis=["`smartctl -a DEVICE` (Percentage Used, Data Units Written)",
+         "which VMs write most (`topk(5, rate(kvm_domain_block_write_bytes_total[1d]))`)"],
+        mitigation=["Plan the replacement; move write-heavy VMs to other storage meanwhile."],
+        dashboard="KVM host", cases=[
+            Case(series={s("kvm_smart_nvme_percentage_used_ratio", 'device="/dev/nvme0"'): "0.95x90"},
+                 at="80m", labels={"device": "/dev/nvme0"},
+                 description="NVMe /dev/nvme0 on hv1:9978 has used 95% of its rated write endurance."),
+            Case(series={s("kvm_smart_nvme_percentage_used_ratio", 'device="/dev/nvme0"'): "0.4x90"}, at="80m"),
+        ]),
+    Alert(
+        name="SmartNvmeSpareLow", layer="hardware", fault="disk_smart", severity="critical",
+        expr="kvm_smart_nvme_available_spare_ratio{$sel}"
+        " < on (job, instance, device) kvm_smart_nvme_available_spare_threshold_ratio{$sel}",
+        for_="5m", summary="An NVMe drive's spare capacity fell below its threshold.",
+        description=f"NVMe {{{{ $labels.device }}}} on {HOST} has {{{{ $value | humanizePercentage }}}} spare capacity "
+        "left, below the threshold the drive sets.",
+        impact="The drive has almost no blocks left to replace worn ones: it will turn read-only or fail soon.",
+        diagnosis=["`smartctl -a DEVICE` (Available Spare, Available Spare Threshold)"],
+        mitigation=["Move data and VMs off the drive now and replace it."],
+        dashboard="KVM host", cases=[
+            Case(series={s("kvm_smart_nvme_available_spare_ratio", 'device="/dev/nvme0"'): "0.05x10",
+                         s("kvm_smart_nvme_available_spare_threshold_ratio", 'device="/dev/nvme0"'): "0.1x10"},
+                 at="8m", labels={"device": "/dev/nvme0"},
+                 description="NVMe /dev/nvme0 on hv1:9978 has 5% spare capacity left, below the threshold the drive sets."),
+            Case(series={s("kvm_smart_nvme_available_spare_ratio", 'device="/dev/nvme0"'): "1x10",
+                         s("kvm_smart_nvme_available_spare_threshold_ratio", 'device="/dev/nvme0"'): "0.1x10"}, at="8m"),
+        ]),
 ]

@@ -17,6 +17,7 @@ class Case:
     at: str
     labels: dict[str, str] | None = None
     description: str = ""
+    every: str = "1m"  # how often promtool evaluates the rules; coarser for a day of history
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,6 +63,19 @@ def grew(metric: str, window: str, by: str) -> str:
     return (f"sum by ({by}) (increase({metric}[{window}])) > 0"
             f" or sum by ({by}) (({metric} unless {metric} offset {window})"
             f" and on (job, instance) (up{{$sel}} offset {window}) == 1) > 0")
+
+
+def crash_loop(metric: str) -> str:
+    """Crashes of each VM within `$vm_crash_loop_window`, above `$vm_crash_loop_crashes`. The
+    counter starts at 1 with the first crash, which `increase` cannot see: a series born within
+    the window adds its first value, once Prometheus has known the target for a whole window.
+    `round` keeps increase's extrapolation from turning exactly N crashes into more than N."""
+    window = "$vm_crash_loop_window"
+    born = (f"(round(increase({metric}[{window}])) + min_over_time({metric}[{window}])"
+            f" unless {metric} offset {window})"
+            f" and on (job, instance) (up{{$sel}} offset {window} == 1)")
+    return (f"sum by (job, instance, domain) ({born} or round(increase({metric}[{window}])))"
+            " > $vm_crash_loop_crashes")
 
 
 HOST = "{{ $labels.instance }}"

@@ -89,7 +89,7 @@ ALERTS: list[Alert] = [
     Alert(
         name="NetworkLinkFlapping", layer="network", fault="vswitch_down", severity="warning",
         expr='increase(kvm_network_carrier_changes_total{$sel}[15m]) > $link_flaps_per_15m'
-        ' and on (job, instance, device) kvm_network_info{kind=~"physical|bond|vlan"}',
+        ' and on (job, instance, device) kvm_network_info{$sel,kind=~"physical|bond|vlan"}',
         for_="0m", summary="A network link is flapping.",
         description=f"Link {{{{ $labels.device }}}} on {HOST} changed carrier {{{{ $value }}}} times in 15 minutes.",
         impact="Flapping links drop packets and can trigger bond failovers and STP recalculation.",
@@ -166,5 +166,29 @@ ALERTS: list[Alert] = [
             Case(series={s("kvm_nf_conntrack_entries"): "95x10", s("kvm_nf_conntrack_entries_limit"): "100x10"}, at="8m", labels={},
                  description="The conntrack table on hv1:9978 is 95% full."),
             Case(series={s("kvm_nf_conntrack_entries"): "50x10", s("kvm_nf_conntrack_entries_limit"): "100x10"}, at="8m"),
+        ]),
+    Alert(
+        name="NetworkInterfaceErrors", layer="network", fault="vswitch_down", severity="warning",
+        expr="instance_device:kvm_network_errors:rate5m > $nic_errors_per_second"
+        ' and on (job, instance, device) kvm_network_info{$sel,kind=~"physical|bond|vlan"}',
+        for_="10m", summary="A network interface receives or sends with errors.",
+        description=f"Interface {{{{ $labels.device }}}} on {HOST} has {{{{ $value | humanize }}}} receive and transmit "
+        "errors per second.",
+        impact="Frames are lost to CRC, alignment or FIFO errors: a bad cable, transceiver or switch port. "
+        "VM traffic through it retransmits and slows; a bond may flap.",
+        diagnosis=["`ip -s -s link show DEVICE` (which error kind)", "`ethtool -S DEVICE` (crc, fifo, missed)",
+         "`ethtool -m DEVICE` (optical levels), the switch port's counters"],
+        mitigation=["Replace the cable or transceiver, or move to another switch port.",
+         "Until then, take the port out of its bond (`ip link set DEVICE nomaster`) if the others carry the load."],
+        dashboard="KVM host", cases=[
+            Case(series={s("kvm_network_receive_errs_total", 'device="eth0"'): "0+600x20",
+                         s("kvm_network_transmit_errs_total", 'device="eth0"'): "0x20",
+                         s("kvm_network_info", 'device="eth0",kind="physical",master="",address="x",operstate="up"'): "1x20"},
+                 at="18m", labels={"device": "eth0"},
+                 description="Interface eth0 on hv1:9978 has 10 receive and transmit errors per second."),
+            Case(series={s("kvm_network_receive_errs_total", 'device="eth0"'): "0+6x20",
+                         s("kvm_network_transmit_errs_total", 'device="eth0"'): "0x20",
+                         s("kvm_network_info", 'device="eth0",kind="physical",master="",address="x",operstate="up"'): "1x20"},
+                 at="18m"),
         ]),
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bundle.model import Record, RecordCase, s
+from bundle.slo import SLO_RECORDS
 
 RECORDS = [
     Record("instance:kvm_host_cpu_allocation:ratio",
@@ -17,6 +18,8 @@ RECORDS = [
     Record("instance:kvm_netstat_icmp_time_excds:rate5m",
            "sum by (job, instance) (rate(kvm_netstat_icmp_in_time_excds_total{$sel}[5m])"
            " + rate(kvm_netstat_icmp_out_time_excds_total{$sel}[5m]))"),
+    Record("instance_device:kvm_network_errors:rate5m",
+           "rate(kvm_network_receive_errs_total{$sel}[5m]) + rate(kvm_network_transmit_errs_total{$sel}[5m])"),
     Record("instance_device:kvm_network_receive_packets:rate5m",
            "rate(kvm_network_receive_packets_total{$sel}[5m])"),
     # The baseline leaves out the last hour, so a storm does not raise its own yardstick.
@@ -110,4 +113,4 @@ VM_RECORDS = [
                       s("kvm_domain_interface_transmit_drops_total", 'domain="web",target="tap0"'): "0+90x10"},
                      {'domain="web",target="tap0"': 2})]),
 ]
-RECORDS += VM_RECORDS
+RECORDS += VM_RECORDS + SLO_RECORDS

@@ -260,4 +260,77 @@ ALERTS: list[Alert] = [
                  labels={"dataset": "tank/vm-1"}, description="The newest snapshot of dataset tank/vm-1 on hv1:9978 is 2h 10m 0s old."),
             Case(series={s("kvm_zfs_dataset_newest_snapshot_timestamp_seconds", 'dataset="tank/vm-1"'): "0+60x150"}, at="130m"),
         ]),
+    Alert(
+        name="MdRaidMemberFailed", layer="storage", fault="raid_degraded", severity="critical",
+        expr='kvm_md_disks{$sel,state="failed"} > 0',
+        for_="1m", summary="An md RAID array has a failed member.",
+        description=f"md array {{{{ $labels.device }}}} on {HOST} has {{{{ $value }}}} failed member disks.",
+        impact="The kernel kicked the disk out after I/O errors: redundancy is reduced (or gone) until it is "
+        "replaced and the array rebuilt.",
+        diagnosis=["`cat /proc/mdstat` (members marked `(F)`)", "`mdadm --detail /dev/MD`",
+         "`smartctl -a` on the failed member; `journalctl -k | grep -i md`"],
+        mitigation=["Remove and replace it: `mdadm /dev/MD --remove OLD; mdadm /dev/MD --add NEW`.",
+         "Watch the rebuild (MdRaidRebuilding)."],
+        dashboard="KVM host", cases=[
+            Case(series={s("kvm_md_disks", 'device="md6",state="failed"'): "1x5"}, at="4m",
+                 labels={"device": "md6", "state": "failed"},
+                 description="md array md6 on hv1:9978 has 1 failed member disks."),
+            Case(series={s("kvm_md_disks", 'device="md6",state="failed"'): "0x5"}, at="4m"),
+        ]),
+    Alert(
+        name="MdRaidInactive", layer="storage", fault="raid_degraded", severity="critical",
+        expr='kvm_md_info{$sel,state="inactive"} == 1',
+        for_="5m", summary="An md RAID array is inactive.",
+        description=f"md array {{{{ $labels.device }}}} on {HOST} is inactive: assembled but not started.",
+        impact="Nothing on the array can be read or written: the VMs whose disks live there cannot start "
+        "(or pause on I/O errors).",
+        diagnosis=["`cat /proc/mdstat` (`inactive`)", "`mdadm --detail /dev/MD`, `mdadm --examine` on the members "
+         "(event counts that differ)", "`journalctl -b | grep -i mdadm`"],
+        mitigation=["Start it if enough members are present: `mdadm --run /dev/MD`.",
+         "Otherwise reassemble (`mdadm --assemble --scan`) after finding the missing member; `--force` only "
+         "with a current backup."],
+        dashboard="KVM host", cases=[
+            Case(series={s("kvm_md_info", 'device="md4",level="raid1",state="inactive",read_only="",array_state="clean"'):
+                         "1x10"}, at="8m",
+                 labels={"device": "md4", "level": "raid1", "state": "inactive", "array_state": "clean"},
+                 description="md array md4 on hv1:9978 is inactive: assembled but not started."),
+            Case(series={s("kvm_md_info", 'device="md4",level="raid1",state="active",read_only="",array_state="clean"'):
+                         "1x10"}, at="8m"),
+        ]),
+    Alert(
+        name="StoragePoolNearlyFull", layer="storage", fault="virtual_disk", severity="warning",
+        expr="kvm_storage_pool_allocation_bytes{$sel} / kvm_storage_pool_capacity_bytes{$sel} > $storage_pool_capacity_ratio",
+        for_="15m", summary="A libvirt storage pool is nearly full.",
+        description=f"Storage pool {{{{ $labels.pool }}}} on {HOST} is {{{{ $value | humanizePercentage }}}} full.",
+        impact="When it fills, thin images cannot grow: their VMs pause on I/O errors, and new volumes cannot "
+        "be created.",
+        diagnosis=["`virsh pool-info POOL` (after `virsh pool-refresh POOL`: libvirt counts at refresh)",
+         "`virsh vol-list POOL --details`", "`df -h` on the pool's target"],
+        mitigation=["Free space: delete old volumes and snapshots, move images to another pool, or grow the pool."],
+        dashboard="KVM host", cases=[
+            Case(series={s("kvm_storage_pool_allocation_bytes", 'pool="images"'): "95x20",
+                         s("kvm_storage_pool_capacity_bytes", 'pool="images"'): "100x20"},
+                 at="18m", labels={"pool": "images"},
+                 description="Storage pool images on hv1:9978 is 95% full."),
+            Case(series={s("kvm_storage_pool_allocation_bytes", 'pool="images"'): "50x20",
+                         s("kvm_storage_pool_capacity_bytes", 'pool="images"'): "100x20"}, at="18m"),
+        ]),
+    Alert(
+        name="StoragePoolNotRunning", layer="storage", fault="virtual_disk", severity="warning",
+        expr='kvm_storage_pool_state{$sel,state="running"} == 0',
+        for_="5m", summary="A libvirt storage pool is not running.",
+        description=f"Storage pool {{{{ $labels.pool }}}} on {HOST} is defined but not running.",
+        impact="Its volumes are unknown to libvirt: VMs whose disks are volumes of the pool fail to start, "
+        "and nothing can be allocated in it.",
+        diagnosis=["`virsh pool-list --all`, `virsh pool-info POOL`", "`journalctl -u libvirtd` (why starting it "
+         "failed: a missing mount, an iSCSI target, an absent directory)"],
+        mitigation=["Fix what it needs and start it: `virsh pool-start POOL`; `virsh pool-autostart POOL` if it "
+         "should come up with the host.", "If it is not needed any more: `virsh pool-undefine POOL`."],
+        dashboard="KVM host", cases=[
+            Case(series={s("kvm_storage_pool_state", 'pool="images",state="running"'): "0x10",
+                         s("kvm_storage_pool_state", 'pool="images",state="inactive"'): "1x10"},
+                 at="8m", labels={"pool": "images", "state": "running"},
+                 description="Storage pool images on hv1:9978 is defined but not running."),
+            Case(series={s("kvm_storage_pool_state", 'pool="images",state="running"'): "1x10"}, at="8m"),
+        ]),
 ]

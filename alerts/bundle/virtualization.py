@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from bundle.model import HOST, VM, Alert, Case, J, grew, s
+from bundle.model import HOST, VM, Alert, Case, J, crash_loop, grew, s
+from bundle.slo import SLO_ALERTS
 
 ALERTS: list[Alert] = [
     Alert(
@@ -201,4 +202,195 @@ ALERTS: list[Alert] = [
             Case(series={s("kvm_domain_state_info", 'domain="db-1",state="paused",reason="ioerror"'): "1x30"},
                  at="20m"),  # paused on an I/O error: VmPausedOnIoError's
         ]),
+    Alert(
+        name="VmCpuStealHigh", layer="virtualization", fault="vm_health", severity="warning",
+        expr="instance_domain:kvm_domain_vcpu_delay:ratio_rate5m > $vm_vcpu_delay_ratio",
+        for_="15m", summary="A VM's vCPUs wait long for a host CPU (steal).",
+        description=f"The vCPUs of VM {VM} on {HOST} waited {{{{ $value | humanizePercentage }}}} of the time "
+        "for a host CPU over the last 5 minutes.",
+        impact="The guest sees steal time: everything in it runs slower, latency-sensitive services time out. "
+        "A noisy neighbour, vCPUs pinned onto the same host CPUs, or a host with more runnable vCPUs than CPUs.",
+        diagnosis=["the VM dashboard (vCPU wait and steal), the host dashboard (CPU busy, vCPU allocation)",
+         "`virsh vcpupin DOMAIN` and `virsh emulatorpin DOMAIN` (pinned onto a busy CPU?)",
+         "`top -H -p $(cat /run/libvirt/qemu/DOMAIN.pid)`; which other VMs burn CPU "
+         "(`topk(5, rate(kvm_domain_cpu_seconds_total[5m]))`)"],
+        mitigation=["Move the noisy neighbour or this VM to a less busy host (`virsh migrate --live`).",
+         "Re-pin vCPUs away from the contended CPUs (`virsh vcpupin DOMAIN VCPU CPULIST --live`).",
+         "Lower host overcommit (HostCpuOvercommitted)."],
+        dashboard="KVM VM", cases=[
+            Case(series={s("kvm_domain_vcpu_delay_seconds_total", 'domain="web-1",vcpu="0"'): "0+30x30",
+                         s("kvm_domain_vcpu_delay_seconds_total", 'domain="web-1",vcpu="1"'): "0+30x30"},
+                 at="25m", labels={"domain": "web-1"},
+                 description="The vCPUs of VM web-1 on hv1:9978 waited 50% of the time for a host CPU over the "
+                 "last 5 minutes."),
+            Case(series={s("kvm_domain_vcpu_delay_seconds_total", 'domain="web-1",vcpu="0"'): "0+6x30"}, at="25m"),
+        ]),
+    Alert(
+        name="VmMemoryPressure", layer="virtualization", fault="vm_health", severity="warning",
+        expr="instance_domain:kvm_domain_memory_usable:ratio < $vm_memory_usable_ratio"
+        " or instance_domain:kvm_domain_memory_swap:bytes_rate5m > $vm_swap_bytes_per_second",
+        for_="15m", summary="A guest is short of memory.",
+        description=f"The guest of VM {VM} on {HOST} has little usable memory left or is swapping.",
+        impact="The guest reclaims caches and swaps: its applications slow down, and its own OOM killer may "
+        "kill them. The host cannot see this from outside without the balloon driver's statistics.",
+        diagnosis=["the VM dashboard (Guest memory, Memory pressure)", "inside the guest: `free -m`, `vmstat 1`, "
+         "`cat /proc/pressure/memory`", "`virsh dommemstat DOMAIN` (usable, swap_in/out, major_fault)"],
+        mitigation=["Give the VM more memory (`virsh setmem DOMAIN SIZE --live` up to its maximum; raise "
+         "`virsh setmaxmem` for the next boot).", "If the balloon was inflated on purpose, deflate it.",
+         "Find the process inside the guest that grew."],
+        dashboard="KVM VM", cases=[
+            Case(series={s("kvm_domain_memory_usable_bytes", 'domain="db-1"'): "50x30",
+                         s("kvm_domain_memory_available_bytes", 'domain="db-1"'): "1000x30"},
+                 at="20m", labels={"domain": "db-1"},
+                 description="The guest of VM db-1 on hv1:9978 has little usable memory left or is swapping."),
+            Case(series={s("kvm_domain_memory_swap_in_bytes_total", 'domain="db-1"'): "0+120000000x30",
+                         s("kvm_domain_memory_swap_out_bytes_total", 'domain="db-1"'): "0x30"},
+                 at="20m", labels={"domain": "db-1"},
+                 description="The guest of VM db-1 on hv1:9978 has little usable memory left or is swapping."),
+            Case(series={s("kvm_domain_memory_usable_bytes", 'domain="db-1"'): "500x30",
+                         s("kvm_domain_memory_available_bytes", 'domain="db-1"'): "1000x30"}, at="20m"),
+        ]),
+    Alert(
+        name="VmDiskLatencyHigh", layer="virtualization", fault="vm_health", severity="warning",
+        expr="instance_domain_target:kvm_domain_block_read_latency:seconds_rate5m > $vm_disk_latency_seconds"
+        " or instance_domain_target:kvm_domain_block_write_latency:seconds_rate5m > $vm_disk_latency_seconds",
+        for_="10m", summary="A VM's disk answers slowly.",
+        description=f"Disk {{{{ $labels.target }}}} of VM {VM} on {HOST} takes {{{{ $value | humanizeDuration }}}} "
+        "per request (5-minute average).",
+        impact="Every I/O of the guest waits: databases stall, timeouts fire. Causes: the disk runs at its "
+        "I/O throttle limit, the host storage (pool, iSCSI LUN, ZFS) is slow or overloaded, or a noisy neighbour "
+        "shares it.",
+        diagnosis=["the VM dashboard (Disk latency, Disk IOPS) and the host dashboard (storage)",
+         "`virsh blkdeviotune DOMAIN TARGET` (a limit it runs at?)",
+         "`iostat -x 5` on the host device; `zpool iostat -v 5`; `iscsiadm -m session -P 3`"],
+        mitigation=["Raise or remove the throttle (`virsh blkdeviotune DOMAIN TARGET --total-iops-sec N --live`).",
+         "Move the image to faster or less busy storage (`virsh blockcopy`), or the busy neighbour away.",
+         "Fix the storage path (see the storage alerts of the host)."],
+        dashboard="KVM VM", cases=[
+            Case(series={s("kvm_domain_block_write_seconds_total", 'domain="db-1",target="vda"'): "0+15x30",
+                         s("kvm_domain_block_write_requests_total", 'domain="db-1",target="vda"'): "0+60x30"},
+                 at="20m", labels={"domain": "db-1", "target": "vda"},
+                 description="Disk vda of VM db-1 on hv1:9978 takes 250ms per request (5-minute average)."),
+            Case(series={s("kvm_domain_block_write_seconds_total", 'domain="db-1",target="vda"'): "0+0.6x30",
+                         s("kvm_domain_block_write_requests_total", 'domain="db-1",target="vda"'): "0+60x30"},
+                 at="20m"),
+        ]),
+    Alert(
+        name="VmCrashLoop", layer="virtualization", fault="vm_health", severity="critical",
+        expr=crash_loop('kvm_domain_lifecycle_events_total{$sel,event=~"stopped|crashed",'
+                        'detail=~"crashed|failed|panicked|crashloaded"}'),
+        for_="0m", summary="A VM crashes again and again.",
+        description=f"VM {VM} on {HOST} crashed {{{{ $value }}}} times within the crash-loop window "
+        "(`vm_crash_loop_window`, a day by default).",
+        impact="Restarting does not help: the guest (a kernel panic, a bad update), its QEMU (a device, an "
+        "image) or the host (OOM, memory errors) kills it each time. Whatever it serves is down most of the "
+        "time, and a restart policy keeps burning host resources.",
+        diagnosis=["`/var/log/libvirt/qemu/DOMAIN.log` around each crash", "`journalctl -k` (OOM, segfaults, MCE)",
+         "the guest's console (`virsh console DOMAIN`) for a panic", "what changed before the first crash "
+         "(guest update, image, host kernel)"],
+        mitigation=["Stop the restarts (Pacemaker, a remediator, autostart) until the cause is known.",
+         "Boot the guest into a rescue image or an older kernel; revert the last change.",
+         "If the host is the cause (OOM, ECC), move the VM away."],
+        dashboard="KVM VM", cases=[
+            Case(series={s("kvm_domain_lifecycle_events_total", 'domain="web-1",event="stopped",detail="failed"'):
+                         "1x1500 2 3 4 5x10", f"up{{{J}}}": "1x1520"},
+                 at="1510m", every="10m", labels={"domain": "web-1"},
+                 description="VM web-1 on hv1:9978 crashed 4 times within the crash-loop window "
+                 "(`vm_crash_loop_window`, a day by default)."),
+            # the first crash creates the series (at 1): it counts, once Prometheus knew the target a day
+            Case(series={s("kvm_domain_lifecycle_events_total", 'domain="web-1",event="stopped",detail="failed"'):
+                         "_x1500 1 2 3 4x10", f"up{{{J}}}": "1x1520"},
+                 at="1510m", every="10m", labels={"domain": "web-1"},
+                 description="VM web-1 on hv1:9978 crashed 4 times within the crash-loop window "
+                 "(`vm_crash_loop_window`, a day by default)."),
+            Case(series={s("kvm_domain_lifecycle_events_total", 'domain="web-1",event="stopped",detail="failed"'):
+                         "1x1500 2 3 4x10", f"up{{{J}}}": "1x1520"}, at="1510m", every="10m"),
+            Case(series={s("kvm_domain_lifecycle_events_total", 'domain="web-1",event="stopped",detail="shutdown"'):
+                         "1x1500 2 3 4 5x10", f"up{{{J}}}": "1x1520"}, at="1510m", every="10m"),
+        ]),
+    Alert(
+        name="VmMigrationStuck", layer="virtualization", fault="vm_health", severity="warning",
+        expr="kvm_domain_job_data_remaining_bytes{$sel} > 0"
+        " and on (job, instance, domain) min_over_time(kvm_domain_job_data_remaining_bytes{$sel}[$vm_migration_stuck_window])"
+        " >= kvm_domain_job_data_remaining_bytes{$sel} offset $vm_migration_stuck_window"
+        ' and on (job, instance, domain) kvm_domain_job_info{$sel,operation=~"migration_out|migration_in"} == 1',
+        for_="1m", summary="A migration makes no progress.",
+        description=f"The migration of VM {VM} on {HOST} has {{{{ $value | humanize1024 }}}}B left to transfer "
+        "and that has not fallen for the stuck window (`vm_migration_stuck_window`, 10 minutes by default).",
+        impact="The migration holds the VM on the source, uses bandwidth and CPU, and blocks the maintenance "
+        "it was for; the guest may be throttled (auto-converge) or paused at its end.",
+        diagnosis=["`virsh domjobinfo DOMAIN` (data remaining, dirty rate, bandwidth, iteration)",
+         "the VM dashboard (Migration jobs): remaining data and dirty rate against bandwidth",
+         "the network path to the destination (loss, latency, MTU)"],
+        mitigation=["Give it bandwidth (`virsh migrate-setspeed DOMAIN MIB`) or let it converge: "
+         "`virsh migrate-setmaxdowntime DOMAIN MS`, auto-converge, or switch to post-copy "
+         "(`virsh migrate-postcopy DOMAIN`, if started with `--postcopy`).",
+         "Otherwise abort it: `virsh domjobabort DOMAIN`; the VM keeps running on the source."],
+        dashboard="KVM VM", cases=[
+            Case(series={s("kvm_domain_job_data_remaining_bytes", 'domain="web-1"'): "2000 1000x25",
+                         s("kvm_domain_job_info", 'domain="web-1",type="unbounded",operation="migration_out"'): "1x25"},
+                 at="15m", labels={"domain": "web-1"},
+                 description="The migration of VM web-1 on hv1:9978 has 1000B left to transfer and that has not "
+                 "fallen for the stuck window (`vm_migration_stuck_window`, 10 minutes by default)."),
+            Case(series={s("kvm_domain_job_data_remaining_bytes", 'domain="web-1"'): "2000-50x25",
+                         s("kvm_domain_job_info", 'domain="web-1",type="unbounded",operation="migration_out"'): "1x25"},
+                 at="15m"),
+            Case(series={s("kvm_domain_job_data_remaining_bytes", 'domain="web-1"'): "1000x25",
+                         s("kvm_domain_job_info", 'domain="web-1",type="unbounded",operation="backup"'): "1x25"},
+                 at="15m"),  # a backup job: not a migration
+        ]),
+    Alert(
+        name="VmMigrationTooSlow", layer="virtualization", fault="vm_health", severity="warning",
+        expr="kvm_domain_job_memory_dirty_rate_pages_per_second{$sel}"
+        " * on (job, instance, domain) kvm_domain_job_memory_page_size_bytes{$sel}"
+        " > on (job, instance, domain) kvm_domain_job_memory_bandwidth_bytes_per_second{$sel}",
+        for_="5m", summary="A guest dirties memory faster than its migration sends it.",
+        description=f"VM {VM} on {HOST} dirties {{{{ $value | humanize1024 }}}}B/s of memory, more than its migration "
+        "transfers: the pre-copy cannot converge.",
+        impact="The migration iterates without end (or until its downtime limit forces a long pause); "
+        "evacuating the host for maintenance is blocked.",
+        diagnosis=["`virsh domjobinfo DOMAIN` (Dirty rate, Memory bandwidth, Iteration)",
+         "what writes memory in the guest (a database, a cache warm-up)"],
+        mitigation=["Raise the bandwidth (`virsh migrate-setspeed DOMAIN MIB`), enable auto-converge or switch to "
+         "post-copy (`virsh migrate-postcopy DOMAIN`).", "Migrate when the guest is quieter."],
+        dashboard="KVM VM", cases=[
+            Case(series={s("kvm_domain_job_memory_dirty_rate_pages_per_second", 'domain="db-1"'): "30000x10",
+                         s("kvm_domain_job_memory_page_size_bytes", 'domain="db-1"'): "4096x10",
+                         s("kvm_domain_job_memory_bandwidth_bytes_per_second", 'domain="db-1"'): "100000000x10"},
+                 at="8m", labels={"domain": "db-1"},
+                 description="VM db-1 on hv1:9978 dirties 117.2MiB/s of memory, more than its migration transfers: "
+                 "the pre-copy cannot converge."),
+            Case(series={s("kvm_domain_job_memory_dirty_rate_pages_per_second", 'domain="db-1"'): "3000x10",
+                         s("kvm_domain_job_memory_page_size_bytes", 'domain="db-1"'): "4096x10",
+                         s("kvm_domain_job_memory_bandwidth_bytes_per_second", 'domain="db-1"'): "100000000x10"},
+                 at="8m"),
+        ]),
+    Alert(
+        name="VmGuestMemoryStatsMissing", layer="virtualization", fault="vm_health", severity="warning",
+        expr="time() - kvm_domain_memory_stats_last_update_timestamp_seconds{$sel} > $vm_memory_stats_stale_seconds"
+        " and kvm_domain_memory_stats_last_update_timestamp_seconds{$sel} > 0"
+        ' and on (job, instance, domain) kvm_domain_state_info{$sel,state="running"} == 1',
+        for_="5m", summary="A running guest stopped reporting its memory statistics.",
+        description=f"VM {VM} on {HOST} last reported its memory statistics {{{{ $value | humanizeDuration }}}} ago: "
+        "its balloon driver is gone or hung.",
+        impact="Memory pressure inside the guest is invisible (VmMemoryPressure cannot fire), and memory "
+        "ballooning no longer works for it.",
+        diagnosis=["`virsh dommemstat DOMAIN` (last_update)", "inside the guest: `lsmod | grep virtio_balloon`, "
+         "the balloon service on Windows", "`virsh dumpxml DOMAIN | grep -A2 memballoon` (stats period)"],
+        mitigation=["Load the driver again inside the guest (`modprobe virtio_balloon`) or reinstall the guest tools.",
+         "If the guest hangs, treat it as down (console, then reset)."],
+        dashboard="KVM VM", cases=[
+            Case(series={s("kvm_domain_memory_stats_last_update_timestamp_seconds", 'domain="web-1"'): "60x40",
+                         s("kvm_domain_state_info", 'domain="web-1",state="running",reason="booted"'): "1x40"},
+                 at="30m", labels={"domain": "web-1"},
+                 description="VM web-1 on hv1:9978 last reported its memory statistics 29m 0s ago: its balloon "
+                 "driver is gone or hung."),
+            Case(series={s("kvm_domain_memory_stats_last_update_timestamp_seconds", 'domain="web-1"'): "0+60x40",
+                         s("kvm_domain_state_info", 'domain="web-1",state="running",reason="booted"'): "1x40"},
+                 at="30m"),
+            Case(series={s("kvm_domain_memory_stats_last_update_timestamp_seconds", 'domain="web-1"'): "0x40",
+                         s("kvm_domain_state_info", 'domain="web-1",state="running",reason="booted"'): "1x40"},
+                 at="30m"),  # never reported (no driver, no stats period): nothing went away
+        ]),
+    *SLO_ALERTS,
 ]

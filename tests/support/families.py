@@ -19,7 +19,7 @@ from exporter.collectors.kernel.kmsg import classify
 from exporter.collectors.kvm import readiness_families
 from exporter.collectors.kvm.readiness import read_readiness
 from exporter.collectors.libvirt.families import build_families
-from exporter.collectors.libvirt.fields import BLOCK_FIELDS, DOMAIN_FIELDS
+from exporter.collectors.libvirt.fields import BLOCK_FIELDS, DOMAIN_FIELDS, JOB_FIELDS
 from exporter.collectors.mdraid import MdSnapshot, md_families
 from exporter.collectors.mdraid.mdstat import MdSysfs, parse_mdstat
 from exporter.collectors.network import (
@@ -62,10 +62,7 @@ from support.domstats_fixtures import FIXTURES, HOST, recorded_domains
 def every_family_name() -> set[str]:
     full = DomainRecord("all", "u", {key: 1 for key in DOMAIN_FIELDS} | {"state.state": 3}
                         | {f"block.0.{k}": 1 for k in BLOCK_FIELDS} | {"block.0.name": "vda"},
-                        job={"type": 2, "operation": 5, **{k: 1 for k in (
-                            "time_elapsed", "time_remaining", "data_total", "data_processed",
-                            "data_remaining", "memory_total", "memory_processed",
-                            "memory_remaining", "memory_dirty_rate", "memory_iteration")}},
+                        job={"type": 2, "operation": 5, **{k: 1 for k in JOB_FIELDS}},
                         disk_errors={"vda": 2})
     domains = [*recorded_domains(), full]
     families = build_families(LibvirtSnapshot(True, HOST, domains,

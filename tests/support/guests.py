@@ -1,7 +1,8 @@
 """Tiny guests and domain XML for tests against a real libvirtd.
 
 No OS image is downloaded: the boot disk holds a 512-byte x86 real-mode program that
-SeaBIOS boots. `halt` idles the vCPU (HLT forever) so many KVM domains stay cheap;
+SeaBIOS boots. `halt` idles the vCPU (HLT forever) so many KVM domains stay cheap; `spin`
+keeps it busy;
 `disk_io` loops reading sector 2 and writing sector 3 through BIOS int 13h (which
 SeaBIOS turns into virtio-blk requests), halting until the next timer tick between
 rounds, so the domain's block counters really move.
@@ -16,6 +17,7 @@ SECTOR = 512
 BOOT_SIGNATURE = b"\x55\xaa"
 
 HALT = bytes([0xFA, 0xF4, 0xEB, 0xFD])  # cli; hlt; jmp $-1 (back to hlt)
+SPIN = bytes([0xFA, 0xEB, 0xFE])  # cli; jmp $ (a vCPU always runnable, a CPU hog)
 
 _SETUP = bytes([
     0xFA,                    # cli

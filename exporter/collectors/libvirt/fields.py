@@ -154,6 +154,23 @@ JOB_FIELDS = {
     "memory_remaining": _g("domain_job_memory_remaining_bytes", "Guest memory the current job still has to transfer, in bytes."),
     "memory_dirty_rate": _g("domain_job_memory_dirty_rate_pages_per_second", "Rate at which the guest dirties memory during migration, in pages per second."),
     "memory_iteration": _g("domain_job_memory_iteration", "Number of the memory transfer pass the migration is in."),
+    "memory_bps": _g("domain_job_memory_bandwidth_bytes_per_second", "Rate at which the migration transfers guest memory, in bytes per second."),
+    "memory_page_size": _g("domain_job_memory_page_size_bytes", "Size of the guest memory pages the migration transfers (the unit of the dirty rate), in bytes."),
+    "memory_constant": _g("domain_job_memory_constant_pages", "Pages filled with one constant byte the migration sent as that byte alone."),
+    "memory_normal": _g("domain_job_memory_normal_pages", "Pages the migration sent whole."),
+    "memory_postcopy_requests": _g("domain_job_memory_postcopy_requests", "Pages the destination requested from the source during post-copy."),
+    "disk_total": _g("domain_job_disk_total_bytes", "Disk data the current job has to transfer (storage migration), in bytes."),
+    "disk_processed": _g("domain_job_disk_processed_bytes", "Disk data the current job has transferred so far, in bytes."),
+    "disk_remaining": _g("domain_job_disk_remaining_bytes", "Disk data the current job still has to transfer, in bytes."),
+    "disk_bps": _g("domain_job_disk_bandwidth_bytes_per_second", "Rate at which the job transfers disk data, in bytes per second."),
+    "downtime": _g("domain_job_downtime_seconds", "Downtime of the migration: expected while it runs, actual once done, in seconds.", MS),
+    "setup_time": _g("domain_job_setup_seconds", "Time the migration took to set up before transferring data, in seconds.", MS),
+    "compression_cache": _g("domain_job_compression_cache_bytes", "Size of the migration's XBZRLE compression cache, in bytes."),
+    "compression_bytes": _g("domain_job_compression_bytes", "Bytes the migration compressed with XBZRLE."),
+    "compression_pages": _g("domain_job_compression_pages", "Pages the migration compressed with XBZRLE."),
+    "compression_cache_misses": _g("domain_job_compression_cache_misses", "Pages not found in the migration's XBZRLE cache."),
+    "compression_overflow": _g("domain_job_compression_overflow_pages", "Pages XBZRLE could not compress (sent whole instead)."),
+    "auto_converge_throttle": _g("domain_job_auto_converge_throttle_ratio", "Share of vCPU time auto-converge takes from the guest to let the migration converge.", 0.01),
 }
 
 D = ("domain",)
