@@ -145,17 +145,31 @@ class PidStat:
     system_ticks: int
     threads: int
     rss_pages: int
+    start_ticks: int = 0  # when it started, in clock ticks after boot
+    processor: int | None = None  # the CPU it last ran on (kernels since 2.2.8)
 
 
 def parse_pid_stat(text: str) -> PidStat:
-    """`/proc/<pid>/stat`. The command name (field 2) may hold spaces and parentheses, so the
-    fields are counted from its last `)`."""
+    """`/proc/<pid>/stat` (or a thread's `/proc/<pid>/task/<tid>/stat`). The command name
+    (field 2) may hold spaces and parentheses, so the fields are counted from its last `)`."""
     end = text.rfind(")")
     fields = text[end + 2:].split() if end >= 0 else []
-    numbers = (fields[11], fields[12], fields[17], fields[21]) if len(fields) >= 22 else ()
+    numbers = (fields[11], fields[12], fields[17], fields[19], fields[21]) if len(fields) >= 22 else ()
     if not numbers or not all(f.lstrip("-").isdigit() for f in numbers):
         raise ValueError(f"not a /proc/<pid>/stat line: {text[:80]!r}")
-    return PidStat(fields[0], int(fields[11]), int(fields[12]), int(fields[17]), int(fields[21]))
+    processor = fields[36] if len(fields) > 36 and fields[36].isdigit() else None
+    return PidStat(fields[0], int(fields[11]), int(fields[12]), int(fields[17]), int(fields[21]),
+                   int(fields[19]), int(processor) if processor is not None else None)
+
+
+def parse_boot_time(text: str) -> int:
+    """`btime` of `/proc/stat`: when the host booted, in seconds since the epoch."""
+    for line in text.splitlines():
+        if line.startswith("btime "):
+            value = line.split()[1] if len(line.split()) == 2 else ""
+            if value.isdigit():
+                return int(value)
+    raise ValueError("no btime line in /proc/stat")
 
 
 def parse_pid_io(text: str) -> tuple[int, int]:

@@ -23,8 +23,10 @@ from support.promtool import check_metrics
 from support.scrape import Samples, parse_samples, series
 
 from exporter.collectors.libvirt.families import build_families
+from exporter.collectors.libvirt.fields import JOB_FIELDS
 from exporter.collectors.libvirt.plans import StatsPlans
-from exporter.libvirt.domxml import parse_domain_xml
+from exporter.collectors.libvirt.tuning import cpuset_size
+from exporter.libvirt.domxml import CpuPinning, parse_domain_xml
 from exporter.libvirt.shared import SharedLibvirt
 from exporter.libvirt.snapshot import DomainRecord, LibvirtSnapshot
 from exporter.libvirt.source import LibvirtSource
@@ -263,3 +265,48 @@ def test_plans_of_domains_gone_are_dropped() -> None:
     plans.end_round()
     build_families(LibvirtSnapshot(True, HOST, domains[:1]), plans)
     assert plans.plan(domains[1].name, domains[1].stats) is not kept
+
+
+def test_pinning_parser() -> None:
+    xml = """<domain type='kvm'><name>p</name><vcpu placement='static' cpuset='0-3'>3</vcpu>
+      <cputune><vcpupin vcpu='1' cpuset='5'/><emulatorpin cpuset='6-7'/>
+      <iothreadpin iothread='1' cpuset='7'/></cputune>
+      <blkiotune><weight>500</weight></blkiotune>
+      <devices><disk type='file' device='disk'><target dev='vda'/>
+        <iotune><total_iops_sec>100</total_iops_sec><group_name>g</group_name></iotune></disk>
+      </devices></domain>"""
+    info = parse_domain_xml(xml)
+    assert info.pinning == CpuPinning(((0, "0-3"), (1, "5"), (2, "0-3")), "6-7", ((1, "7"),))
+    assert info.blkio_weight == 500
+    assert info.disks[0].iotune == (("total_iops_sec", 100),)
+    assert parse_domain_xml("<domain><vcpu>2</vcpu></domain>").pinning is None
+
+
+@pytest.mark.parametrize(("cpuset", "size"), [("0", 1), ("0-3", 4), ("0-3,^2", 3), ("0-3,8,^2", 4),
+                                               ("1,1,1", 1)])
+def test_cpuset_size(cpuset: str, size: int) -> None:
+    assert cpuset_size(cpuset) == size
+
+
+@pytest.mark.parametrize("cpuset", ["", "a", "1-", "-1", "1-x", "0,,1"])
+def test_garbled_cpuset_is_an_error(cpuset: str) -> None:
+    with pytest.raises(ValueError, match="cpuset"):
+        cpuset_size(cpuset)
+
+
+
+def test_migration_detail_of_a_recorded_save_job() -> None:
+    """A save is a migration into a file: its job statistics, recorded from a real save (see
+    PROVENANCE), give every migration-detail series in base units."""
+    job = json.loads((LIBVIRT_FIXTURES / "jobstats-save-9.0.json").read_text())
+    record = DomainRecord("saved", "u-1", {"state.state": 3, "state.reason": 3}, job=job)
+    found = samples(LibvirtSnapshot(True, HOST, [record]))
+    assert value(found, "kvm_domain_job_info", domain="saved", type="completed", operation="save") == 1
+    assert value(found, "kvm_domain_job_memory_bandwidth_bytes_per_second", domain="saved") == 70601100
+    assert value(found, "kvm_domain_job_memory_page_size_bytes", domain="saved") == 4096
+    assert value(found, "kvm_domain_job_memory_constant_pages", domain="saved") == 32848
+    assert value(found, "kvm_domain_job_downtime_seconds", domain="saved") == 0.02
+    assert value(found, "kvm_domain_job_setup_seconds", domain="saved") == 0.001
+    assert value(found, "kvm_domain_job_memory_iteration", domain="saved") == 2
+    unmapped = set(job) - set(JOB_FIELDS) - {"type", "operation"}
+    assert unmapped == {"memory_normal_bytes"}  # memory_normal pages x page size, not repeated

@@ -16,7 +16,14 @@ from support.domstats_fixtures import FIXTURES
 from support.scrape import exporter, get, only, series
 
 from exporter.collectors.qemu.logs import classify_line
-from exporter.procfs import PidStat, count_open_fds, fd_dir_size_counts, parse_pid_io, parse_pid_stat
+from exporter.procfs import (
+    PidStat,
+    count_open_fds,
+    fd_dir_size_counts,
+    parse_boot_time,
+    parse_pid_io,
+    parse_pid_stat,
+)
 from exporter.qemu_pids import (
     RunningDomains,
     guest_memory_bytes,
@@ -97,6 +104,9 @@ def test_qemu_process_of_a_real_domain(domains) -> None:  # type: ignore[no-unty
     assert abs((get(samples, "kvm_domain_qemu_open_fds", domain=name) or 0) - process.num_fds()) <= 4
     assert (get(samples, "kvm_domain_qemu_cpu_seconds_total", domain=name, mode="system") or 0) > 0
     assert read_before <= (get(samples, "kvm_domain_qemu_read_bytes_total", domain=name) or -1) <= read_after
+    # psutil reads the same btime + starttime, rounded to its own clock-tick arithmetic
+    started = get(samples, "kvm_domain_qemu_start_time_seconds", domain=name) or 0
+    assert abs(started - process.create_time()) < 0.05
 
 
 ODD_NAMES = ("a&b", "a,", "q\"uote's", "x,,y")
@@ -205,9 +215,9 @@ def test_one_read_of_the_pid_files_per_collection_serves_every_collector(tmp_pat
 
 @pytest.mark.parametrize(("text", "expected"), [
     ("4242 (qemu-system-x86) S 1 4242 4242 0 -1 4194624 5163 0 0 0 1234 567 0 0 20 0 7 0 "
-     "1718 1277018112 9765 18446744073709551615", PidStat("S", 1234, 567, 7, 9765)),
+     "1718 1277018112 9765 18446744073709551615", PidStat("S", 1234, 567, 7, 9765, 1718)),
     # a command name with a space and a closing parenthesis (prctl lets a process pick it)
-    ("7 (a) b) Z 1 7 7 0 -1 0 0 0 0 0 1 2 0 0 20 0 1 0 9 0 0 0", PidStat("Z", 1, 2, 1, 0)),
+    ("7 (a) b) Z 1 7 7 0 -1 0 0 0 0 0 1 2 0 0 20 0 1 0 9 0 0 0", PidStat("Z", 1, 2, 1, 0, 9)),
 ])
 def test_parse_pid_stat(text: str, expected: PidStat) -> None:
     assert parse_pid_stat(text) == expected
@@ -220,9 +230,15 @@ def test_garbled_pid_stat_is_an_error(text: str) -> None:
         parse_pid_stat(text)
 
 
+def test_boot_time_of_proc_stat() -> None:
+    assert parse_boot_time((FIXTURES / "procfs" / "stat").read_text()) > 1_000_000_000
+    with pytest.raises(ValueError, match="btime"):
+        parse_boot_time("cpu  1 2 3\nintr 0\n")
+
+
 def test_captured_qemu_stat_and_io_parse() -> None:
     captured = FIXTURES / "procfs" / "pid-qemu"
-    assert parse_pid_stat((captured / "stat").read_text()) == PidStat("S", 6, 24, 6, 9561)
+    assert parse_pid_stat((captured / "stat").read_text()) == PidStat("S", 6, 24, 6, 9561, 2481255, 0)
     assert parse_pid_io((captured / "io").read_text()) == (17920, 40960)
 
 

@@ -45,6 +45,7 @@ DOMAIN_EVENTS = {
     libvirt.VIR_DOMAIN_EVENT_ID_BLOCK_THRESHOLD: "block_threshold",
     libvirt.VIR_DOMAIN_EVENT_ID_JOB_COMPLETED: "job_completed",
     libvirt.VIR_DOMAIN_EVENT_ID_METADATA_CHANGE: "metadata_change",
+    libvirt.VIR_DOMAIN_EVENT_ID_TUNABLE: "tunable",  # vcpupin, emulatorpin, blkdeviotune, ...
 }
 EVENT_NAMES = {libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE: "lifecycle", **DOMAIN_EVENTS}
 

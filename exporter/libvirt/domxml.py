@@ -22,6 +22,8 @@ class DiskInfo:
     driver_type: str = ""
     cache: str = ""
     serial: str = ""
+    # `<iotune>` limits set on the disk (`virsh blkdeviotune`): e.g. total_iops_sec -> 200
+    iotune: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +47,17 @@ class NovaInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class CpuPinning:
+    """Host CPU sets from `<vcpu cpuset>` and `<cputune>`, as libvirt writes them ("0-3,^2").
+    `vcpus` holds every vCPU with a set of its own or the domain default; an empty map means
+    the vCPUs may run anywhere."""
+
+    vcpus: tuple[tuple[int, str], ...] = ()
+    emulator: str = ""
+    iothreads: tuple[tuple[int, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class DomainXMLInfo:
     os_type: str = ""
     arch: str = ""
@@ -53,6 +66,8 @@ class DomainXMLInfo:
     disks: tuple[DiskInfo, ...] = field(default_factory=tuple)
     interfaces: tuple[InterfaceInfo, ...] = field(default_factory=tuple)
     balloon_period: int = 0  # seconds between the guest's memory statistics (0: none)
+    pinning: CpuPinning | None = None
+    blkio_weight: int | None = None  # `<blkiotune><weight>`: the domain's share of host disk time
 
     @property
     def disk_targets(self) -> frozenset[str]:
@@ -80,7 +95,33 @@ def parse_domain_xml(text: str) -> DomainXMLInfo:
         disks=tuple(_parse_disk(d) for d in root.iterfind("devices/disk")),
         interfaces=tuple(_parse_interface(i) for i in root.iterfind("devices/interface")),
         balloon_period=_balloon_period(root),
+        pinning=_parse_pinning(root),
+        blkio_weight=_int_text(root.find("blkiotune/weight")),
     )
+
+
+def _number(text: str) -> int | None:
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
+def _int_text(element: ET.Element | None) -> int | None:
+    return _number((element.text or "").strip()) if element is not None else None
+
+
+def _parse_pinning(root: ET.Element) -> CpuPinning | None:
+    vcpu = root.find("vcpu")
+    default = _attr(vcpu, "cpuset")
+    count = _int_text(vcpu) or 0
+    own = {_number(pin.get("vcpu", "")): pin.get("cpuset", "") for pin in root.iterfind("cputune/vcpupin")}
+    own.pop(None, None)
+    vcpus = {n: own.get(n, default) for n in range(count) if own.get(n, default)}
+    vcpus.update((n, cpuset) for n, cpuset in own.items() if n is not None and n >= count and cpuset)
+    iothreads = tuple(sorted((n, pin.get("cpuset", "")) for pin in root.iterfind("cputune/iothreadpin")
+                             if (n := _number(pin.get("iothread", ""))) is not None and pin.get("cpuset")))
+    emulator = _attr(root.find("cputune/emulatorpin"), "cpuset")
+    if not (vcpus or iothreads or emulator):
+        return None
+    return CpuPinning(tuple(sorted(vcpus.items())), emulator, iothreads)
 
 
 def _balloon_period(root: ET.Element) -> int:
@@ -115,7 +156,16 @@ def _parse_disk(disk: ET.Element) -> DiskInfo:
         driver_type=_attr(driver, "type"),
         cache=_attr(driver, "cache"),
         serial=(serial.text or "").strip() if serial is not None else "",
+        iotune=_iotune(disk.find("iotune")),
     )
+
+
+def _iotune(element: ET.Element | None) -> tuple[tuple[str, int], ...]:
+    """The numeric limits of `<iotune>` that are set (libvirt writes only those, as integers)."""
+    if element is None:
+        return ()
+    limits = ((child.tag, _int_text(child)) for child in element)
+    return tuple(sorted((tag, value) for tag, value in limits if value))
 
 
 def _parse_interface(interface: ET.Element) -> InterfaceInfo:

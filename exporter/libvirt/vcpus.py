@@ -6,7 +6,8 @@ delay it reports next to them are read from /proc. So the exporter reads those i
 every scrape: QEMU names its vCPU threads `CPU <n>/KVM` (or `/TCG`), libvirt starts it
 with `debug-threads=on`, and each thread's `schedstat` holds its run time and its time
 runnable in the host run queue (libvirt's `vcpu.<n>.delay`); its `sched` holds `wait_sum`
-(libvirt's `vcpu.<n>.wait`) only when the kernel keeps scheduler statistics.
+(libvirt's `vcpu.<n>.wait`) only when the kernel keeps scheduler statistics; its `stat` the
+host CPU it last ran on (`vcpu.<n>.cpu`, ours: libvirt has it only in virDomainGetVcpus).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 import re
 from pathlib import Path
 
+from exporter.procfs import parse_pid_stat
 from exporter.sysfs import read_text
 
 _VCPU_THREAD = re.compile(r"^CPU (\d+)/(?:KVM|TCG|HVF|WHPX)$")
@@ -92,6 +94,12 @@ class VcpuThreads:
         except (OSError, UnicodeDecodeError, ValueError):
             return {}
         stats = {f"vcpu.{index}.time": runtime, f"vcpu.{index}.delay": delay}
+        try:
+            processor = parse_pid_stat(read_text(f"{task}/stat")).processor
+        except (OSError, UnicodeDecodeError, ValueError):
+            processor = None
+        if processor is not None:
+            stats[f"vcpu.{index}.cpu"] = processor
         if self._wait_known is not False:
             try:
                 wait = parse_wait_sum(read_text(f"{task}/sched"))

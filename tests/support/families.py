@@ -49,6 +49,7 @@ from exporter.collectors.zfs import pool_families as zfs_pool_families
 from exporter.collectors.zfs import snapshot_families as zfs_snapshot_families
 from exporter.collectors.zfs.parse import parse_get, parse_status_json, read_kstats
 from exporter.http import build_info
+from exporter.libvirt.domxml import parse_domain_xml
 from exporter.libvirt.snapshot import DomainRecord, LibvirtSnapshot
 from exporter.metrics import Family, gauge, render
 from exporter.poller import Poller
@@ -64,7 +65,13 @@ def every_family_name() -> set[str]:
                         | {f"block.0.{k}": 1 for k in BLOCK_FIELDS} | {"block.0.name": "vda"},
                         job={"type": 2, "operation": 5, **{k: 1 for k in JOB_FIELDS}},
                         disk_errors={"vda": 2})
-    domains = [*recorded_domains(), full]
+    tuned = DomainRecord("tuned", "u2", {"state.state": 1}, xml=parse_domain_xml(
+        "<domain><vcpu cpuset='0-1'>1</vcpu><cputune><emulatorpin cpuset='0'/>"
+        "<iothreadpin iothread='1' cpuset='1'/></cputune><blkiotune><weight>200</weight></blkiotune>"
+        "<devices><disk><target dev='vda'/><iotune><total_bytes_sec>1</total_bytes_sec>"
+        "<total_iops_sec>1</total_iops_sec><total_bytes_sec_max>2</total_bytes_sec_max>"
+        "<total_iops_sec_max>2</total_iops_sec_max></iotune></disk></devices></domain>"))
+    domains = [*recorded_domains(), full, tuned]
     families = build_families(LibvirtSnapshot(True, HOST, domains,
                                               lifecycle_events={("all", "stopped", "failed"): 1}))
     families += process_families(ProcessSample(1, 1, 1, 1, 1, 1, 1))
@@ -89,7 +96,7 @@ def every_family_name() -> set[str]:
         events.count(event, PidIndex())
     families += event_families(events) + vmstat_families({"oom_kill": 1})
     families += host_families(read_host(FIXTURES / "procfs", 100))
-    families += qemu_process_families([QemuProcess("d", 1, 1, 1.0, 1.0, 1, 1, 1, 1, 1, 1)])
+    families += qemu_process_families([QemuProcess("d", 1, 1, 1.0, 1.0, 1, 1, 1, 1, 1, 1, 1.0)])
     families += log_families({("d", "io_error"): 1}, True)
     families += config_families(ConfigSnapshot([ConfigFile("qemu.conf", "conf", (1, 1, 1), "", "", 1.0)],
                                                {"d": True}))

@@ -22,6 +22,7 @@ from exporter.collectors.config import files as libvirt_config
 from exporter.collectors.iscsi import sessions as iscsi
 from exporter.collectors.kernel import kmsg
 from exporter.collectors.kvm import readiness as kvm_ready
+from exporter.collectors.libvirt import tuning
 from exporter.collectors.mdraid import mdstat as mdraid
 from exporter.collectors.network import netlink, procnet
 from exporter.collectors.ovs import vsctl as ovs
@@ -79,6 +80,7 @@ TARGETS = [
     Target("procfs.pressure", procfs.parse_pressure, ("procfs/pressure/*",)),
     Target("procfs.pid_stat", procfs.parse_pid_stat, ("procfs/pid-qemu/stat",)),
     Target("procfs.pid_io", procfs.parse_pid_io, ("procfs/pid-qemu/io",)),
+    Target("procfs.boot_time", procfs.parse_boot_time, ("procfs/stat",)),
     Target("kvm_ready.cpu_flags", kvm_ready.cpu_flags, ("procfs/cpuinfo",)),
     Target("mdraid.mdstat", mdraid.parse_mdstat, ("procfs/mdstat",)),
     Target("ovs.vsctl", ovs.parse_vsctl, ("ovs/*.json",)),
@@ -97,6 +99,7 @@ TARGETS = [
     Target("libvirt_config.domain_xml", libvirt_config.normalized_domain_xml, ("libvirt-config/qemu/*.xml",)),
     Target("domxml.domain", domxml.parse_domain_xml, ("libvirt/test-node.xml", "libvirt-config/qemu/*.xml")),
     Target("capabilities.kvm_usable", capabilities.kvm_usable, ("libvirt/capabilities-*.xml",)),
+    Target("tuning.cpuset_size", tuning.cpuset_size, ("libvirt/cpusets.txt",)),
     Target("kmsg.record", _kmsg, ("kernel-log/*",)),
     Target("qemu_logs.classify_line", qemu_logs.classify_line, ("kernel-log/*",)),
     Target("qemu_pids.command_line", _qemu_argv, ("kernel-log/own-kmsg-qemu-memcg-oom.kmsg",)),

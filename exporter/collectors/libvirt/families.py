@@ -1,4 +1,4 @@
-"""Pure: a LibvirtSnapshot becomes metric families (faults domain_failure, overcommit).
+"""Pure: a LibvirtSnapshot becomes metric families (faults domain_failure, vm_health, overcommit).
 
 The field tables are in `fields.py`; where each domain's stats keys go is planned once per
 domain (`plans.py`).
@@ -27,6 +27,7 @@ from exporter.collectors.libvirt.inventory import (
     staleness_families,
 )
 from exporter.collectors.libvirt.plans import SLOTS, StatsPlans
+from exporter.collectors.libvirt.tuning import tuning_families
 from exporter.libvirt.snapshot import DomainRecord, LibvirtSnapshot
 from exporter.libvirt.states import (
     ACTIVE_STATES,
@@ -48,6 +49,7 @@ def build_families(snapshot: LibvirtSnapshot, plans: StatsPlans | None = None) -
         families.extend(host_families(snapshot.host))
     if snapshot.up:
         families.extend(_domain_families(snapshot.domains, plans or StatsPlans()))
+        families.extend(tuning_families(snapshot.domains))
         families.extend(inventory_families(snapshot.domains))
         families.append(lifecycle_family(snapshot.lifecycle_events))
         families.extend(staleness_families(snapshot))
@@ -62,7 +64,7 @@ class _DomainFamilies:
                           ["domain", "uuid", "os_type", "arch", "machine"])
         self.openstack = gauge("domain_openstack_info", "OpenStack Nova metadata of the domain.",
                                ["domain", "instance_name", "flavor", "project_name",
-                                "project_uuid", "user_name", "user_uuid"])
+                                "project_uuid", "project_id", "user_name", "user_uuid"])
         self.state_code = gauge("domain_state_code", "State of the domain as libvirt's code "
                                 "(1 running, 3 paused, 5 shut off, 6 crashed, ...).", D)
         self.state = gauge("domain_state_info", "State of the domain and the reason it is in "
@@ -141,8 +143,9 @@ def _add_domain(acc: _DomainFamilies, record: DomainRecord, plans: StatsPlans) -
         acc.info.add((name, record.uuid, xml.os_type, xml.arch, xml.machine), 1)
         if xml.nova is not None:
             n = xml.nova
+            # project_id: the same UUID under the name CloudKitty and Gnocchi join on
             acc.openstack.add((name, n.name, n.flavor, n.project_name, n.project_uuid,
-                               n.user_name, n.user_uuid), 1)
+                               n.project_uuid, n.user_name, n.user_uuid), 1)
         for disk in xml.disks:
             acc.block_info.add((name, disk.target, disk.device, disk.bus, disk.source_type,
                                 disk.source, disk.protocol, disk.driver_type, disk.cache,

@@ -74,6 +74,7 @@ VCPU_FIELDS = {
     "time": _c("domain_vcpu_seconds", "CPU time used by the vCPU, in seconds.", NS),
     "wait": _c("domain_vcpu_wait_seconds", "Time the vCPU wanted to run but was not scheduled (other than for I/O), in seconds.", NS),
     "delay": _c("domain_vcpu_delay_seconds", "Time the vCPU spent runnable waiting in the host run queue (steal as the guest sees it), in seconds.", NS),
+    "cpu": _g("domain_vcpu_cpu", "Host CPU the vCPU's thread last ran on (its current placement)."),
 }
 
 # KVM's own per-vCPU statistics (QEMU query-stats, in the vcpu group since libvirt 8.x):

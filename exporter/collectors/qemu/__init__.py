@@ -41,6 +41,8 @@ def process_families(processes: list[QemuProcess]) -> list[Family]:
     guest = gauge(p + "guest_memory_bytes", "Guest RAM the QEMU process was started with (-m), in bytes.", D)
     overhead = gauge(p + "memory_overhead_bytes", "Resident memory of the QEMU process outside guest "
                      "RAM (device emulation, caches, page tables), in bytes; refreshed every minute.", D)
+    started = gauge(p + "start_time_seconds", "When the domain's QEMU process started (the domain "
+                    "started, or arrived by migration), as a Unix timestamp; uptime is time() minus it.", D)
     for process in processes:
         key = (process.domain,)
         rss.add(key, process.rss_bytes)
@@ -49,10 +51,10 @@ def process_families(processes: list[QemuProcess]) -> list[Family]:
         threads.add(key, process.threads)
         for family, value in ((fds, process.open_fds), (read, process.read_bytes),
                               (written, process.write_bytes), (guest, process.guest_memory_bytes),
-                              (overhead, process.overhead_bytes)):
+                              (overhead, process.overhead_bytes), (started, process.start_time)):
             if value is not None:
                 family.add(key, value)
-    return [rss, cpu, threads, fds, read, written, guest, overhead]
+    return [rss, cpu, threads, fds, read, written, guest, overhead, started]
 
 
 def log_families(errors: dict[tuple[str, str], int], readable: bool) -> list[Family]:

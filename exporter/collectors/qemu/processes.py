@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from exporter.procfs import count_open_fds, fd_dir_size_counts, parse_pid_io, parse_pid_stat
+from exporter.procfs import count_open_fds, fd_dir_size_counts, parse_boot_time, parse_pid_io, parse_pid_stat
 from exporter.qemu_pids import guest_memory_bytes, read_cmdline
 from exporter.sysfs import read_text
 
@@ -39,6 +39,7 @@ class QemuProcess:
     write_bytes: int | None
     guest_memory_bytes: int | None
     overhead_bytes: int | None
+    start_time: float | None = None  # when the QEMU process (the running domain) started
 
 
 def memory_overhead(smaps: str, guest_kib: int) -> int | None:
@@ -61,6 +62,7 @@ class QemuProcessReader:
     def __init__(self, procfs: Path) -> None:
         self._procfs = procfs
         self._fd_size_counts = fd_dir_size_counts(procfs)
+        self._boot_time: int | None = None  # the host's, read once: it does not change
         self._guest_memory: dict[int, int | None] = {}
         self._overhead: dict[int, tuple[float, int | None]] = {}
 
@@ -100,7 +102,16 @@ class QemuProcessReader:
             threads=stat.threads, open_fds=fds,
             read_bytes=io[0] if io else None, write_bytes=io[1] if io else None,
             guest_memory_bytes=guest, overhead_bytes=self._overhead_bytes(pid, guest),
+            start_time=self._started(stat.start_ticks),
         )
+
+    def _started(self, ticks: int) -> float | None:
+        if self._boot_time is None:
+            try:
+                self._boot_time = parse_boot_time(read_text(f"{self._procfs}/stat"))
+            except (OSError, ValueError):
+                return None
+        return self._boot_time + ticks / TICKS_PER_SECOND
 
     def _overhead_bytes(self, pid: int, guest: int | None) -> int | None:
         if guest is None:
