@@ -267,6 +267,13 @@ def links_and_redundancy_row(t: Thresholds) -> Row:
                 ],
             ),
             Panel(
+                "Virtual networks",
+                "1 where a libvirt virtual network is active; LibvirtNetworkInactive fires for an "
+                "autostart network that is not.",
+                "bool",
+                [(sel("kvm_libvirt_network_active"), "{{instance}} {{network}}")],
+            ),
+            Panel(
                 "Interface errors",
                 "Receive and transmit errors per second per interface (5-minute rate); "
                 "NetworkInterfaceErrors fires above the line on physical, bond and VLAN links.",

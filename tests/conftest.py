@@ -48,6 +48,7 @@ class Domains:
         self.tmp_path = images
         self.names: list[str] = []
         self.pools: list[str] = []
+        self.networks: list[str] = []
 
     def name(self, hint: str = "dom") -> str:
         return f"{NAME_PREFIX}{hint}-{uuid.uuid4().hex[:6]}"
@@ -87,6 +88,17 @@ class Domains:
         pool.create()
         return pool
 
+    def network(self, hint: str) -> Any:
+        """A running, autostart virtual network on its own bridge with no address (no dnsmasq,
+        no route), removed with the domains."""
+        name = self.name(hint)
+        net = self.conn.networkDefineXML(
+            f"<network><name>{name}</name><bridge name='kvmxtvn{name[-6:]}'/></network>")
+        self.networks.append(name)
+        net.create()
+        net.setAutostart(1)
+        return net
+
     def close(self) -> None:
         with contextlib.suppress(libvirt.libvirtError):
             self.conn.close()
@@ -106,6 +118,12 @@ class Domains:
                 if pool.isActive():
                     pool.destroy()
                 pool.undefine()
+        for name in self.networks:
+            with contextlib.suppress(libvirt.libvirtError):
+                net = self.conn.networkLookupByName(name)
+                if net.isActive():
+                    net.destroy()
+                net.undefine()
         self.conn.close()
 
 

@@ -202,7 +202,7 @@ def host_exporter(lab: Lab, domains) -> tuple[str, list[Fault]]:  # type: ignore
     (config / "qemu" / "broken.xml").unlink()
     running = lab.stack.enter_context(
         exporter(
-            *only("libvirt", "kernel", "config", "storage", "host"),
+            *only("libvirt", "kernel", "config", "storage", "host", "libvirt_networks"),
             f"--libvirt.config-dir={config}",
             "--qemu-img.check-interval=1s",
             "--libvirt.snapshot-interval=1s",
@@ -255,6 +255,8 @@ def host_exporter(lab: Lab, domains) -> tuple[str, list[Fault]]:  # type: ignore
     lab.stack.callback(subprocess.run, ["umount", "-l", str(full_dir)], check=False)
     full, stopped = domains.pool("e2efull", full_dir), domains.pool("e2estop", stopped_dir)
     filler = full_dir / "filler"
+
+    net = domains.network("e2enet")
 
     def fill_pool() -> None:
         filler.write_bytes(bytes(3900 << 10))
@@ -320,6 +322,8 @@ def host_exporter(lab: Lab, domains) -> tuple[str, list[Fault]]:  # type: ignore
               lambda: None, lambda: None),  # the throttled neighbour's
         Fault("virtual_disk", "StoragePoolNearlyFull", instance, {"pool": full.name()},
               fill_pool, drain_pool),
+        Fault("vswitch_down", "LibvirtNetworkInactive", instance, {"network": net.name()},
+              lambda: net.destroy() and None, lambda: net.create() and None),
         Fault("virtual_disk", "StoragePoolNotRunning", instance, {"pool": stopped.name()},
               lambda: stopped.destroy() and None, lambda: stopped.create() and None),
         Fault(

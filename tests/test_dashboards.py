@@ -195,6 +195,7 @@ def test_every_panel_query_returns_data_from_a_live_prometheus(tmp_path: Path, d
         "dash", persistent=True, autostart=True, bridge=test_bridge, extra_devices=file_disk(image, "vdb")
     )
     domains.pool("dashpool", domains.tmp_path / "pool")
+    domains.network("dashnet")
     definition = vm.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
     vm.snapshotCreateXML(
         f"<domainsnapshot><name>s1</name><creationTime>{int(time.time())}</creationTime>"

@@ -191,4 +191,22 @@ ALERTS: list[Alert] = [
                          s("kvm_network_info", 'device="eth0",kind="physical",master="",address="x",operstate="up"'): "1x20"},
                  at="18m"),
         ]),
+    Alert(
+        name="LibvirtNetworkInactive", layer="network", fault="vswitch_down", severity="critical",
+        expr="kvm_libvirt_network_active{$sel} == 0 and on (job, instance, network) kvm_libvirt_network_autostart{$sel} == 1",
+        for_="5m", summary="A libvirt virtual network that should run is down.",
+        description=f"Virtual network {{{{ $labels.network }}}} on {HOST} is marked autostart but is not active.",
+        impact="Its bridge, DHCP and DNS are gone: VMs attached to it lose their network, and VMs using it cannot start.",
+        diagnosis=["`virsh net-list --all`, `virsh net-info NETWORK`", "`journalctl -u libvirtd` (dnsmasq failing, "
+         "an address or bridge name already in use)", "which VMs use it: `kvm_domain_interface_info{source_network=\"NETWORK\"}`"],
+        mitigation=["Start it: `virsh net-start NETWORK`; fix the conflict it reports first.",
+         "VMs whose vNICs were attached while it was down may need their interface re-plugged (`virsh domif-setlink`)."],
+        dashboard="KVM host", cases=[
+            Case(series={s("kvm_libvirt_network_active", 'network="internal"'): "0x10",
+                         s("kvm_libvirt_network_autostart", 'network="internal"'): "1x10"},
+                 at="8m", labels={"network": "internal"},
+                 description="Virtual network internal on hv1:9978 is marked autostart but is not active."),
+            Case(series={s("kvm_libvirt_network_active", 'network="lab"'): "0x10",
+                         s("kvm_libvirt_network_autostart", 'network="lab"'): "0x10"}, at="8m"),
+        ]),
 ]

@@ -8,6 +8,7 @@ from exporter.collectors import (
     kernel,
     kvm,
     libvirt,
+    libvirt_networks,
     mdraid,
     network,
     ovs,
@@ -20,6 +21,6 @@ from exporter.collectors import (
 )
 
 __all__ = [
-    "config", "edac", "host", "iscsi", "kernel", "kvm", "libvirt", "mdraid", "network", "ovs", "process",
-    "qemu", "smart", "storage", "thermal", "zfs",
+    "config", "edac", "host", "iscsi", "kernel", "kvm", "libvirt", "libvirt_networks", "mdraid", "network",
+    "ovs", "process", "qemu", "smart", "storage", "thermal", "zfs",
 ]
