@@ -53,3 +53,21 @@ def test_pinning_throttles_and_weight_of_a_real_domain(domains: Domains) -> None
         assert not series(cleared, "kvm_domain_block_throttle_iops", domain=name)
         assert get(cleared, "kvm_libvirt_domain_events_total", event="tunable") >= 2
 
+
+
+def test_optional_groups_of_a_real_domain(domains: Domains) -> None:
+    """iothread and dirtyrate, asked for: a domain with an I/O thread, and a dirty-rate
+    measurement started the way `virsh domdirtyrate-calc` starts it."""
+    dom = domains.create("groups")
+    with_thread = domains.create("iothr", iothreads=1)
+    dom.startDirtyRateCalc(1, 0)
+    groups = "--libvirt.stats-groups=interface,block,iothread,dirtyrate"
+    with exporter(*only("libvirt"), groups) as running:
+        samples = wait_until(running.scrape, lambda s: get(
+            s, "kvm_domain_memory_dirty_rate_status", domain=dom.name()) == 2)
+    assert get(samples, "kvm_domain_memory_dirty_rate_status", domain=dom.name()) == 2
+    assert get(samples, "kvm_domain_memory_dirty_rate_period_seconds", domain=dom.name()) == 1
+    assert get(samples, "kvm_domain_memory_dirty_rate_bytes_per_second", domain=dom.name()) == 0  # it halts
+    assert get(samples, "kvm_domain_iothreads", domain=with_thread.name()) == 1
+    assert not series(samples, "kvm_domain_memory_dirty_rate_status", domain=with_thread.name()) or get(
+        samples, "kvm_domain_memory_dirty_rate_status", domain=with_thread.name()) == 0

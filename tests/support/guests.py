@@ -87,6 +87,7 @@ def domain_xml(
     tap: str | None = None,
     title: str = "",
     extra_devices: str = "",
+    iothreads: int = 0,
 ) -> str:
     nic = ""
     if bridge:
@@ -98,6 +99,7 @@ def domain_xml(
   <title>{escape(title)}</title>
   <memory unit='MiB'>{memory_mib}</memory>
   <vcpu>{vcpus}</vcpu>
+  {f"<iothreads>{iothreads}</iothreads>" if iothreads else ""}
   <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>
   <features><acpi/></features>
   <on_crash>destroy</on_crash>

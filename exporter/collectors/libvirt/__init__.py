@@ -11,7 +11,14 @@ from exporter.collector import CollectorError, SingleFlight, register
 from exporter.collectors.libvirt.families import build_families
 from exporter.collectors.libvirt.plans import StatsPlans
 from exporter.libvirt.snapshot import LibvirtSnapshot
-from exporter.libvirt.source import STATS_GROUPS, HostView, LibvirtSource, parse_stats_groups
+from exporter.libvirt.source import (
+    DEFAULT_GROUPS,
+    OPTIONAL_GROUPS,
+    STATS_GROUPS,
+    HostView,
+    LibvirtSource,
+    parse_stats_groups,
+)
 from exporter.metrics import Family
 from exporter.options import Option, duration, positive_int, regex
 from exporter.settings import Settings
@@ -42,9 +49,10 @@ class LibvirtCollector:
 
 PARALLEL_CALLS = Option("libvirt.parallel-calls", 4, "Bulk stats calls issued in parallel, each on a "
                         "share of the domains.", parse=positive_int)
-STATS_GROUPS_OPTION = Option("libvirt.stats-groups", STATS_GROUPS, "Stats groups to read, a comma list "
-                             f"of {', '.join(STATS_GROUPS)} (state is always read).",
-                             parse=parse_stats_groups, shown=",".join(STATS_GROUPS))
+STATS_GROUPS_OPTION = Option("libvirt.stats-groups", DEFAULT_GROUPS, "Stats groups to read, a comma list "
+                             f"of {', '.join(STATS_GROUPS)} (state is always read; "
+                             f"{', '.join(OPTIONAL_GROUPS)} only when listed).",
+                             parse=parse_stats_groups, shown=",".join(DEFAULT_GROUPS))
 SLOW_INTERVAL = Option("libvirt.slow-interval", 60.0, "How often KVM's per-vCPU statistics, and the "
                        "memory statistics of guests without a stats period, are read in the background.",
                        parse=duration, shown="60s")

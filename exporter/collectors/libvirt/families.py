@@ -26,6 +26,7 @@ from exporter.collectors.libvirt.inventory import (
     lifecycle_family,
     staleness_families,
 )
+from exporter.collectors.libvirt.optional_groups import optional_group_families
 from exporter.collectors.libvirt.plans import SLOTS, StatsPlans
 from exporter.collectors.libvirt.tuning import tuning_families
 from exporter.libvirt.snapshot import DomainRecord, LibvirtSnapshot
@@ -50,6 +51,7 @@ def build_families(snapshot: LibvirtSnapshot, plans: StatsPlans | None = None) -
     if snapshot.up:
         families.extend(_domain_families(snapshot.domains, plans or StatsPlans()))
         families.extend(tuning_families(snapshot.domains))
+        families.extend(optional_group_families(snapshot.domains))
         families.extend(inventory_families(snapshot.domains))
         families.append(lifecycle_family(snapshot.lifecycle_events))
         families.extend(staleness_families(snapshot))

@@ -67,6 +67,12 @@ DOMAIN_FIELDS = {
     "balloon.last-update": _g("domain_memory_stats_last_update_timestamp_seconds", "When the guest last reported its memory statistics, as a Unix timestamp."),
     "balloon.hugetlb_pgalloc": _c("domain_memory_hugetlb_allocations", "Successful huge page allocations in the guest."),
     "balloon.hugetlb_pgfail": _c("domain_memory_hugetlb_allocation_failures", "Failed huge page allocations in the guest."),
+    # optional groups (--libvirt.stats-groups)
+    "iothread.count": _g("domain_iothreads", "I/O threads of the domain (iothread group)."),
+    "dirtyrate.megabytes_per_second": _g("domain_memory_dirty_rate_bytes_per_second", "Rate at which the guest dirtied memory in its last dirty-rate measurement (`virsh domdirtyrate-calc`), in bytes per second (dirtyrate group).", 1 << 20),
+    "dirtyrate.calc_start_time": _g("domain_memory_dirty_rate_measured_timestamp_seconds", "When the last dirty-rate measurement started, as a Unix timestamp."),
+    "dirtyrate.calc_period": _g("domain_memory_dirty_rate_period_seconds", "How long the last dirty-rate measurement ran, in seconds."),
+    "dirtyrate.calc_status": _g("domain_memory_dirty_rate_status", "State of the dirty-rate measurement (0 never started, 1 measuring, 2 measured)."),
 }
 
 VCPU_FIELDS = {
