@@ -17,7 +17,7 @@ from conftest import QEMU_URI
 from support.netns import Netns, run
 from support.scrape import exporter, get, only, series, wait_until
 
-from exporter.collectors.libvirt_networks import parse_network_xml
+from exporter.collectors.libvirt_networks import NetworkXML, parse_network_xml
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (libvirtd, netns)")
 CLIENT = Path(__file__).parent / "support" / "dhcp_client.py"
@@ -85,3 +85,8 @@ def test_network_xml(xml: str, bridge: str, forward: str) -> None:
 def test_not_network_xml_is_an_error(xml: str) -> None:
     with pytest.raises(ValueError, match="network"):
         parse_network_xml(xml)
+
+
+def test_captured_network_xml() -> None:
+    captured = Path(__file__).parent / "fixtures" / "libvirt" / "network-isolated-dhcp.xml"
+    assert parse_network_xml(captured.read_text()) == NetworkXML("kvmxtvncap", "")

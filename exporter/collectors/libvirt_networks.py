@@ -10,13 +10,13 @@ redefined, which an inactive-to-active change or the age refreshes.
 from __future__ import annotations
 
 import time
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import Any
 
 import libvirt
 
 from exporter.collector import CollectorError, SingleFlight, in_thread, register
+from exporter.libvirt.domxml import parse_root
 from exporter.libvirt.shared import SharedLibvirt
 from exporter.metrics import Family, gauge
 from exporter.settings import Settings
@@ -47,12 +47,7 @@ class NetworkSnapshot:
 
 def parse_network_xml(text: str) -> NetworkXML:
     """`virNetworkGetXMLDesc`: the bridge and forward mode; ValueError if not network XML."""
-    try:
-        root = ET.fromstring(text)
-    except ET.ParseError as exc:
-        raise ValueError(f"network XML does not parse: {exc}") from exc
-    if root.tag != "network":
-        raise ValueError(f"expected a <network> document, got <{root.tag}>")
+    root = parse_root(text, "network")
     bridge = root.find("bridge")
     forward = root.find("forward")
     return NetworkXML(bridge.get("name", "") if bridge is not None else "",

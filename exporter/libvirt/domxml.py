@@ -78,14 +78,21 @@ class DomainXMLInfo:
         return frozenset(i.target for i in self.interfaces if i.target)
 
 
-def parse_domain_xml(text: str) -> DomainXMLInfo:
-    """Parse `virDomainGetXMLDesc` output; raise ValueError if it is not domain XML."""
+def parse_root(text: str, tag: str) -> ET.Element:
+    """The root element of a libvirt XML document whose root must be `<tag>`; ValueError if
+    the text does not parse or has another root."""
     try:
         root = ET.fromstring(text)
     except ET.ParseError as exc:
-        raise ValueError(f"domain XML does not parse: {exc}") from exc
-    if root.tag != "domain":
-        raise ValueError(f"expected a <domain> document, got <{root.tag}>")
+        raise ValueError(f"{tag} XML does not parse: {exc}") from exc
+    if root.tag != tag:
+        raise ValueError(f"expected a <{tag}> document, got <{root.tag}>")
+    return root
+
+
+def parse_domain_xml(text: str) -> DomainXMLInfo:
+    """Parse `virDomainGetXMLDesc` output; raise ValueError if it is not domain XML."""
+    root = parse_root(text, "domain")
     os_type = root.find("os/type")
     return DomainXMLInfo(
         os_type=(os_type.text or "").strip() if os_type is not None else "",

@@ -18,6 +18,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from exporter import procfs, qemu_pids
+from exporter.collectors import libvirt_networks
 from exporter.collectors.config import files as libvirt_config
 from exporter.collectors.iscsi import sessions as iscsi
 from exporter.collectors.kernel import kmsg
@@ -100,6 +101,7 @@ TARGETS = [
     Target("domxml.domain", domxml.parse_domain_xml, ("libvirt/test-node.xml", "libvirt-config/qemu/*.xml")),
     Target("capabilities.kvm_usable", capabilities.kvm_usable, ("libvirt/capabilities-*.xml",)),
     Target("tuning.cpuset_size", tuning.cpuset_size, ("libvirt/cpusets.txt",)),
+    Target("libvirt_networks.network_xml", libvirt_networks.parse_network_xml, ("libvirt/network-*.xml",)),
     Target("kmsg.record", _kmsg, ("kernel-log/*",)),
     Target("qemu_logs.classify_line", qemu_logs.classify_line, ("kernel-log/*",)),
     Target("qemu_pids.command_line", _qemu_argv, ("kernel-log/own-kmsg-qemu-memcg-oom.kmsg",)),
