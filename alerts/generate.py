@@ -4,7 +4,7 @@
     python alerts/generate.py                          # the committed files, default config
     python alerts/generate.py --config my.yml --out DIR   # your thresholds, selector, runbook URL
 
-Writes DIR/rules/{recording,<layer>}.rules.yml, DIR/runbooks/<Alert>.md and
+Writes DIR/rules/{recording,slo,<layer>}.rules.yml, DIR/runbooks/<Alert>.md and
 DIR/tests/<layer>.test.yml (`promtool test rules` cases). `--compress-time N` divides
 every range, offset and `for` by N (the end-to-end test uses N=60, so minutes pass in
 seconds).
@@ -24,7 +24,7 @@ import yaml
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bundle import ALERTS, RECORDS, Alert, Case, J, Record, RecordCase  # noqa: E402
+from bundle import ALERTS, RECORDS, SLO_RECORDS, Alert, Case, J, Record, RecordCase  # noqa: E402
 from taxonomy import FAULTS, LAYERS  # noqa: E402
 
 
@@ -99,19 +99,15 @@ def alert_rule(alert: Alert, config: dict[str, Any], factor: int = 1) -> dict[st
     }
 
 
+def recording_file(group: str, records: list[Record], config: dict[str, Any], factor: int) -> dict[str, Any]:
+    rules = [{"record": r.record, "expr": compress(expression(r.expr, config), factor)} for r in records]
+    return {"groups": [{"name": f"kvm-exporter.{group}", "rules": rules}]}
+
+
 def rule_files(config: dict[str, Any], factor: int = 1) -> dict[str, dict[str, Any]]:
     files = {
-        "recording.rules.yml": {
-            "groups": [
-                {
-                    "name": "kvm-exporter.recording",
-                    "rules": [
-                        {"record": r.record, "expr": compress(expression(r.expr, config), factor)}
-                        for r in RECORDS
-                    ],
-                }
-            ]
-        }
+        "recording.rules.yml": recording_file("recording", RECORDS, config, factor),
+        "slo.rules.yml": recording_file("slo", SLO_RECORDS, config, factor),
     }
     for layer in LAYERS:
         rules = [alert_rule(a, config, factor) for a in ALERTS if a.layer == layer]
@@ -163,16 +159,20 @@ def record_test(record: Record, case: RecordCase) -> dict[str, Any]:
 
 def test_files(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     files = {"recording.test.yml": {
-        "rule_files": ["../rules/recording.rules.yml"],
+        "rule_files": ["../rules/recording.rules.yml", "../rules/slo.rules.yml"],
         "evaluation_interval": "1m",
-        "tests": [record_test(r, c) for r in RECORDS for c in r.cases],
+        "tests": [record_test(r, c) for r in [*RECORDS, *SLO_RECORDS] for c in r.cases],
     }}
     for layer in LAYERS:
+        # only the virtualization alerts read the SLO records: the other layers' cases need
+        # not evaluate them at every step
+        slo = ["../rules/slo.rules.yml"] if layer == "virtualization" else []
+        records = ["../rules/recording.rules.yml", *slo]
         cases = [(c.every, test_case(a, c, config)) for a in ALERTS if a.layer == layer for c in a.cases]
         for every in sorted({every for every, _ in cases}, key=lambda e: e != "1m"):
             name = f"{layer}.test.yml" if every == "1m" else f"{layer}-every-{every}.test.yml"
             files[name] = {
-                "rule_files": ["../rules/recording.rules.yml", f"../rules/{layer}.rules.yml"],
+                "rule_files": [*records, f"../rules/{layer}.rules.yml"],
                 "evaluation_interval": every,
                 "tests": [case for case_every, case in cases if case_every == every],
             }

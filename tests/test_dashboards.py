@@ -115,8 +115,9 @@ def test_counters_only_under_rate_or_increase() -> None:
 def test_every_metric_used_exists() -> None:
     golden = (FIXTURES / "e2e-output.prom").read_text()
     known = set(re.findall(r"^# TYPE (\S+)", golden, re.M)) | every_family_name() | {"ALERTS", "up"}
-    recording = yaml.safe_load((ALERTS_DIR / "rules" / "recording.rules.yml").read_text())
-    known |= {rule["record"] for group in recording["groups"] for rule in group["rules"]}
+    for name in ("recording.rules.yml", "slo.rules.yml"):
+        recording = yaml.safe_load((ALERTS_DIR / "rules" / name).read_text())
+        known |= {rule["record"] for group in recording["groups"] for rule in group["rules"]}
     for name, panel, target in targets():
         for metric, _ in SELECTOR.findall(target["expr"]):
             assert metric in known, (name, panel["title"], metric)

@@ -11,8 +11,9 @@ from __future__ import annotations
 from bundle import capacity, exporter, hardware, network, storage, virtualization
 from bundle.model import HOST, VM, Alert, Case, J, Record, RecordCase, grew, s
 from bundle.records import RECORDS
+from bundle.slo import SLO_RECORDS
 
 ALERTS: list[Alert] = [*hardware.ALERTS, *virtualization.ALERTS, *network.ALERTS, *storage.ALERTS,
                        *capacity.ALERTS, *exporter.ALERTS]
 
-__all__ = ["ALERTS", "HOST", "RECORDS", "VM", "Alert", "Case", "J", "Record", "RecordCase", "grew", "s"]
+__all__ = ["ALERTS", "HOST", "RECORDS", "SLO_RECORDS", "VM", "Alert", "Case", "J", "Record", "RecordCase", "grew", "s"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from bundle.model import Record, RecordCase, s
-from bundle.slo import SLO_RECORDS
 
 RECORDS = [
     Record("instance:kvm_host_cpu_allocation:ratio",
@@ -113,4 +112,4 @@ VM_RECORDS = [
                       s("kvm_domain_interface_transmit_drops_total", 'domain="web",target="tap0"'): "0+90x10"},
                      {'domain="web",target="tap0"': 2})]),
 ]
-RECORDS += VM_RECORDS + SLO_RECORDS
+RECORDS += VM_RECORDS
