@@ -6,12 +6,13 @@ import contextlib
 import shutil
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import libvirt
 import pytest
+from support import linux_guest as linux_guest_image
 from support.guests import HALT, boot_image, domain_xml
 
 QEMU_URI = "qemu:///system"
@@ -138,9 +139,24 @@ def domains(libvirtd_available: None) -> Iterator[Domains]:
     shutil.rmtree(images, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def linux_guest(libvirtd_available: None) -> Callable[[Domains], Any]:
+    """A factory of TCG domains running a real Linux with qemu-guest-agent (built once)."""
+    vmlinuz, initrd = linux_guest_image.build()
+
+    def start(domains: Domains) -> Any:
+        name = domains.name("linux")
+        disk = linux_guest_image.data_disk(domains.tmp_path / f"{name}-data.img")
+        console = domains.tmp_path / f"{name}-console.log"
+        domains.names.append(name)
+        return domains.conn.createXML(linux_guest_image.domain_xml(name, vmlinuz, initrd, disk, console), 0)
+
+    return start
+
+
 # Fixtures that bring up real components: a test using one is slow (and needs root).
 REAL_COMPONENTS = {"libvirtd_available", "libvirtd", "domains", "test_bridge", "namespaces", "netns",
-                   "ovs", "tgt", "memory_cgroup", "rw_conn", "node_exporter"}
+                   "ovs", "tgt", "memory_cgroup", "rw_conn", "node_exporter", "linux_guest"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -3,6 +3,7 @@
 from exporter.collectors import (
     config,
     edac,
+    guest_agent,
     host,
     iscsi,
     kernel,
@@ -21,6 +22,6 @@ from exporter.collectors import (
 )
 
 __all__ = [
-    "config", "edac", "host", "iscsi", "kernel", "kvm", "libvirt", "libvirt_networks", "mdraid", "network",
-    "ovs", "process", "qemu", "smart", "storage", "thermal", "zfs",
+    "config", "edac", "guest_agent", "host", "iscsi", "kernel", "kvm", "libvirt", "libvirt_networks",
+    "mdraid", "network", "ovs", "process", "qemu", "smart", "storage", "thermal", "zfs",
 ]

@@ -3,6 +3,7 @@ pure family builders: what the README, the rules and the dashboards are checked 
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from exporter.collectors.config import ConfigSnapshot, config_families
 from exporter.collectors.config.files import ConfigFile
 from exporter.collectors.edac import edac_families
 from exporter.collectors.edac.reader import read_edac
+from exporter.collectors.guest_agent import Report, agent_families, parse_guest_info
 from exporter.collectors.host import host_families
 from exporter.collectors.iscsi import IscsiSnapshot, IscsiStatsPoller, session_families, stats_families
 from exporter.collectors.iscsi.sessions import NodeRecord, parse_session_stats, read_sessions
@@ -96,6 +98,8 @@ def every_family_name() -> set[str]:
         events.count(event, PidIndex())
     families += event_families(events) + vmstat_families({"oom_kill": 1})
     families += host_families(read_host(FIXTURES / "procfs", 100))
+    recorded_agent = json.loads((FIXTURES / "libvirt" / "guestinfo-qemu-ga-7.2.json").read_text())
+    families += agent_families({"d": Report(True, parse_guest_info(recorded_agent), 1.0)})
     families += qemu_process_families([QemuProcess("d", 1, 1, 1.0, 1.0, 1, 1, 1, 1, 1, 1, 1.0)])
     families += log_families({("d", "io_error"): 1}, True)
     families += config_families(ConfigSnapshot([ConfigFile("qemu.conf", "conf", (1, 1, 1), "", "", 1.0)],
