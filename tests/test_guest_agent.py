@@ -51,6 +51,14 @@ def test_a_guest_without_an_agent_is_down_and_costs_no_scrape(domains: Domains) 
     assert not series(samples, "kvm_domain_guest_os_info", domain=dom.name())
 
 
+def test_an_unreachable_agent_connection_fails_the_collector(tmp_path: Path) -> None:
+    uri = f"qemu+unix:///system?socket={tmp_path}/no-such-socket"
+    with exporter(*only("guest_agent"), "--guest-agent.interval=1s", f"--guest-agent.uri={uri}") as running:
+        samples = wait_until(running.scrape,
+                             lambda s: get(s, "kvm_scrape_collector_success", collector="guest_agent") == 0)
+    assert get(samples, "kvm_scrape_collector_success", collector="guest_agent") == 0
+
+
 @root
 @pytest.mark.slow
 def test_a_real_guest_agent(domains: Domains, linux_guest: Any) -> None:

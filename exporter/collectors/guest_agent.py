@@ -22,7 +22,7 @@ from typing import Any
 
 import libvirt
 
-from exporter.collector import register
+from exporter.collector import CollectorError, register
 from exporter.metrics import Family, gauge
 from exporter.options import Option, duration
 from exporter.settings import Settings
@@ -122,6 +122,7 @@ class AgentPoller:
         self._conn: Any = None
         self._pending: dict[str, Future[Any]] = {}  # domain name -> its call still running
         self._task: asyncio.Task[None] | None = None
+        self.failure = ""  # why the last round could not list the guests ("": it could)
 
     def start(self) -> None:
         if self._task is None:
@@ -137,8 +138,11 @@ class AgentPoller:
         while True:
             try:
                 await self.poll()
+                self.failure = ""
             except libvirt.libvirtError as exc:
-                log.warning("guest agent poll failed", extra={"uri": self.uri, "err": str(exc)})
+                if str(exc) != self.failure:
+                    log.warning("guest agent poll failed", extra={"uri": self.uri, "err": str(exc)})
+                self.failure = str(exc)
                 self._conn = None
             await asyncio.sleep(self.interval)
 
@@ -242,7 +246,10 @@ class GuestAgentCollector:
 
     async def collect(self) -> list[Family]:
         self.poller.start()  # the first scrape starts the polls; answers come with the next ones
-        return agent_families(self.poller.reports)
+        families = agent_families(self.poller.reports)
+        if self.poller.failure:
+            raise CollectorError(f"libvirt ({self.poller.uri}): {self.poller.failure}", families)
+        return families
 
     async def close(self) -> None:
         await self.poller.stop()
