@@ -346,3 +346,9 @@ def test_optional_groups_are_off_by_default() -> None:
     assert parse_stats_groups("block,perf") == ("block", "perf")
     flags = fresh_flags(frozenset(DEFAULT_GROUPS))
     assert not flags & (libvirt.VIR_DOMAIN_STATS_PERF | libvirt.VIR_DOMAIN_STATS_DIRTYRATE)
+    # with neither perf nor memory read, their families are not even looked for
+    record = DomainRecord("p", "u-9", {"state.state": 1, "perf.cpu_cycles": 5})
+    read = samples(LibvirtSnapshot(True, HOST, [record], groups=frozenset(DEFAULT_GROUPS)))
+    assert not any(name == "kvm_domain_perf_events_total" for name, _ in read)
+    asked = samples(LibvirtSnapshot(True, HOST, [record], groups=frozenset({*DEFAULT_GROUPS, "perf"})))
+    assert value(asked, "kvm_domain_perf_events_total", domain="p", event="cpu_cycles") == 5

@@ -18,6 +18,7 @@ import libvirt
 from exporter.collector import CollectorError, SingleFlight, in_thread, register
 from exporter.libvirt.domxml import parse_root
 from exporter.libvirt.shared import SharedLibvirt
+from exporter.libvirt.source import optional_call
 from exporter.metrics import Family, gauge
 from exporter.settings import Settings
 from exporter.shared import Shared
@@ -98,12 +99,8 @@ class NetworkReader:
 
 
 def _leases(net: Any) -> int | None:
-    try:
-        return len(net.DHCPLeases())
-    except libvirt.libvirtError as exc:
-        if exc.get_error_code() in (libvirt.VIR_ERR_NO_SUPPORT, libvirt.VIR_ERR_OPERATION_INVALID):
-            return None
-        raise
+    leases = optional_call(net.DHCPLeases)
+    return None if leases is None else len(leases)
 
 
 def network_families(snapshot: NetworkSnapshot) -> list[Family]:

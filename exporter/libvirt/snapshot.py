@@ -51,6 +51,8 @@ class LibvirtSnapshot:
     domain_errors: dict[tuple[str, str], int] = field(default_factory=dict)
     # libvirt domain event name -> events received since the exporter started
     event_counts: dict[str, int] = field(default_factory=dict)
+    # the stats groups read (--libvirt.stats-groups); None: unknown, build every family
+    groups: frozenset[str] | None = None
 
 
 def version_string(packed: int) -> str:

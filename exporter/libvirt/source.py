@@ -262,7 +262,7 @@ class LibvirtSource:
         events = self.lifecycle.snapshot({r.name for r in records})
         return LibvirtSnapshot(up=True, host=host, domains=records, lifecycle_events=events,
                                domain_errors=dict(self._domain_errors),
-                               event_counts=dict(self.shared.event_counts))
+                               event_counts=dict(self.shared.event_counts), groups=self._groups)
 
     def _busy(self, now: float) -> set[str]:
         """Domains still inside a call that started more than SUSPECT_AFTER ago."""

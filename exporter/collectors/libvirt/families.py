@@ -26,7 +26,7 @@ from exporter.collectors.libvirt.inventory import (
     lifecycle_family,
     staleness_families,
 )
-from exporter.collectors.libvirt.optional_groups import optional_group_families
+from exporter.collectors.libvirt.optional_groups import KEYED_GROUPS, optional_group_families
 from exporter.collectors.libvirt.plans import SLOTS, StatsPlans
 from exporter.collectors.libvirt.tuning import tuning_families
 from exporter.libvirt.snapshot import DomainRecord, LibvirtSnapshot
@@ -51,7 +51,8 @@ def build_families(snapshot: LibvirtSnapshot, plans: StatsPlans | None = None) -
     if snapshot.up:
         families.extend(_domain_families(snapshot.domains, plans or StatsPlans()))
         families.extend(tuning_families(snapshot.domains))
-        families.extend(optional_group_families(snapshot.domains))
+        if snapshot.groups is None or snapshot.groups & KEYED_GROUPS:  # else no key to look for
+            families.extend(optional_group_families(snapshot.domains))
         families.extend(inventory_families(snapshot.domains))
         families.append(lifecycle_family(snapshot.lifecycle_events))
         families.extend(staleness_families(snapshot))

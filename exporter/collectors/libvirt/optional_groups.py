@@ -10,6 +10,8 @@ from typing import Any
 from exporter.libvirt.snapshot import DomainRecord
 from exporter.metrics import Family, counter, gauge
 
+KEYED_GROUPS = frozenset({"perf", "memory"})  # the groups whose keys this module reads
+
 # libvirt's perf event names (virPerfEventType), the counting ones
 PERF_EVENTS = (
     "cpu_cycles", "instructions", "cache_references", "cache_misses", "branch_instructions",
