@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 runtime_packages=(python3 python3-venv python3-dev gcc pkg-config libvirt-dev smartmontools qemu-utils)
 test_packages=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils
                qemu-block-extra dnsmasq-base iptables iproute2 prometheus
-               prometheus-node-exporter prometheus-alertmanager openvswitch-switch util-linux tgt)
+               prometheus-node-exporter prometheus-alertmanager openvswitch-switch util-linux tgt
+               ansible)
 
 packages=("${runtime_packages[@]}")
 extras=""

@@ -42,13 +42,16 @@ def _int13(function: int, sector: int) -> bytes:
     ])
 
 
-def _disk_io_program() -> bytes:
-    body = _int13(0x02, 2) + _int13(0x03, 3) + bytes([0xF4])  # read, write, hlt
+def _disk_io_program(write_sector: int = 3) -> bytes:
+    body = _int13(0x02, 2) + _int13(0x03, write_sector) + bytes([0xF4])  # read, write, hlt
     jump_back = -(len(body) + 2)
     return _SETUP + body + bytes([0xEB, jump_back & 0xFF])
 
 
 DISK_IO = _disk_io_program()
+# The same, writing CHS sector 9: the first byte of the disk's second 4 KiB page, a hole in a
+# sparse image (a full filesystem under it makes that first write fail with ENOSPC).
+DISK_IO_SECOND_PAGE = _disk_io_program(write_sector=9)
 
 # Polls sector 2 through int 13h every timer tick until its first byte is 0x42 (the test
 # writes it into the image), then enters 32-bit protected mode with a flat data segment and

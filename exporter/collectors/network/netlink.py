@@ -20,6 +20,7 @@ RTM_GETLINK = 18
 NLMSG_ERROR = 2
 NLMSG_DONE = 3
 NLM_F_REQUEST = 0x1
+NLM_F_ACK = 0x4
 NLM_F_DUMP = 0x300
 
 IFLA_ADDRESS = 1
@@ -132,14 +133,32 @@ def parse_link_dump(data: bytes) -> DumpPart:
     return DumpPart(links, False)
 
 
+def _route_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
+    sock.settimeout(5)
+    return sock
+
+
+def set_link_flags(index: int, flags: int, change: int) -> None:
+    """Set the `change` bits of a link's flags to those of `flags` (`ip link set up` is
+    IFF_UP, IFF_UP); OSError with the kernel's errno if refused."""
+    body = _IFINFOMSG.pack(socket.AF_UNSPEC, 0, index, flags, change)
+    request = _NLMSGHDR.pack(_NLMSGHDR.size + len(body), RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, 1, 0) + body
+    with _route_socket() as sock:
+        sock.sendall(request)
+        answer = sock.recv(1 << 16)
+    part = parse_link_dump(answer)
+    if part.error:
+        raise OSError(part.error, f"netlink RTM_NEWLINK: {os.strerror(part.error)}")
+
+
 def dump_links() -> list[NetlinkLink]:
-    """Every link of the exporter's network namespace."""
+    """Every link of the caller's network namespace."""
     body = _IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0) + _RTATTR.pack(8, IFLA_EXT_MASK) + _U32.pack(
         RTEXT_FILTER_SKIP_STATS)
     request = _NLMSGHDR.pack(_NLMSGHDR.size + len(body), RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, 1, 0) + body
     links: list[NetlinkLink] = []
-    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_ROUTE) as sock:
-        sock.settimeout(5)
+    with _route_socket() as sock:
         sock.sendall(request)
         while True:
             part = parse_link_dump(sock.recv(1 << 18))  # more than a dump part holds
