@@ -45,6 +45,7 @@ def load_config(path: Path | None) -> dict[str, Any]:
 def expression(template: str, config: dict[str, Any]) -> str:
     values = {
         "sel": config["selector"],
+        "rsel": config["remediator_selector"],
         "ssd_pool_matcher": config["ssd_pool_matcher"],
         **config["thresholds"],
         "vm_error_budget": error_budget(config["thresholds"]["vm_availability_target"]),
@@ -122,14 +123,15 @@ def test_case(alert: Alert, case: Case, config: dict[str, Any]) -> dict[str, Any
         labels = {k: v.strip('"') for k, v in labels.items()}
         expected = [
             {
-                "exp_labels": {
+                # a case label given as "" is one the alert does not have (a fleet-wide rule)
+                "exp_labels": {k: v for k, v in {
                     **labels,
                     "severity": alert.severity,
                     "layer": alert.layer,
                     "fault": alert.fault,
                     **alert.extra_labels,
                     **case.labels,
-                },
+                }.items() if v},
                 "exp_annotations": {
                     "summary": alert.summary,
                     "description": case.description,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from panels import Panel, Thresholds, dashboard, increase, q
+from panels import Panel, Thresholds, dashboard, increase, q, variable
 from taxonomy import FAULTS, LAYERS
 
 # fault id -> (key signal title, expr, unit, description); every fault id needs one
@@ -119,7 +119,40 @@ SIGNALS: dict[str, tuple[str, str, str, str]] = {
         "short",
         "Collectors of the exporter that failed in the last scrape, per host.",
     ),
+    "remediation": (
+        "Self-heal ratio (1 day)",
+        'job:kvm_remediator_self_heal:ratio1d{job=~"$remediator_job"}',
+        "percentunit",
+        "Share of the alerts that recovered over the last day which kvm-remediator healed (target 85%).",
+    ),
 }
+
+# kvm-remediator's own series: their job is the remediator_job variable, not the exporter's.
+RSEL = 'job=~"$remediator_job"'
+REMEDIATOR_JOB = variable("remediator_job", "label_values(kvm_remediator_build_info, job)", "Remediator job")
+SELF_HEALING = [
+    Panel("Mean time to recover (1 day)",
+          "Alerts from firing to recovered, mean over the last day (target: under 8 minutes).", "s",
+          [(f"job:kvm_remediator_time_to_recover_seconds:mean1d{{{RSEL}}}", "mean")], steps=[(480, "red")]),
+    Panel("Time to recover, p50 and p90, healed and not",
+          "Quantiles of the time from firing to recovered, for alerts an action healed and for the others.", "s",
+          [(f"histogram_quantile({p}, sum by (le, remediated) "
+            f"(rate(kvm_remediator_time_to_recover_seconds_bucket{{{RSEL}}}[$__rate_interval])))",
+            f"p{int(p * 100)} healed={{{{remediated}}}}") for p in (0.5, 0.9)]),
+    Panel("Actions by result",
+          "Decisions of the remediators per second: succeeded, failed, refused (precondition), not_needed, "
+          "dry_run, rate_limited, cooldown, circuit_open.", "ops",
+          [(f"sum by (action, result) (rate(kvm_remediator_actions_total{{{RSEL}}}[$__rate_interval]))",
+            "{{action}} {{result}}")]),
+    Panel("Open circuit breakers",
+          "Targets on which a remediator gave up after repeated failures.", "short",
+          [(f"kvm_remediator_circuit_breaker_open{{{RSEL}}} == 1", "{{instance}} {{action}} {{target}}")],
+          kind="table", faults_only=True),
+    Panel("Remediators up and their mode",
+          "Whether Prometheus reaches each kvm-remediator, and whether it acts (enforce) or only audits (dry-run).",
+          "short", [(f"up{{{RSEL}}} * on (job, instance) group_left (mode) kvm_remediator_build_info{{{RSEL}}}",
+                     "{{instance}} {{mode}}")]),
+]
 
 
 def alert_steps(t: Thresholds) -> dict[str, list[tuple[float, str]]]:
@@ -197,9 +230,11 @@ def build(t: Thresholds, runbooks: str) -> dict[str, Any]:
         steps=[],
     )
     rows.insert(0, ("Fleet", [ranking, up]))
+    rows.append(("Self-healing", SELF_HEALING))
     return dashboard(
         "kvm-fleet",
         "KVM fleet fault map",
         "Every fault id of the taxonomy per layer: which hosts have it firing and its key signal.",
         rows,
+        extra_variables=[REMEDIATOR_JOB],
     )

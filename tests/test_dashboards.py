@@ -22,9 +22,10 @@ import yaml
 from support.alerting_stack import alerting_stack
 from support.bundle import ALERTS_DIR, FAULTS
 from support.domstats_fixtures import FIXTURES
-from support.families import every_family_name
+from support.families import every_family_name, remediator_sample_names
 from support.guests import file_disk
 from support.images import qcow2
+from support.remediator import alert, payload, remediator
 from support.scrape import exporter
 from support.smart_fakes import FAKE as FAKE_SMARTCTL
 from support.smart_fakes import build_fake_smartctl
@@ -94,6 +95,9 @@ def test_every_query_selects_job_and_instance_and_uses_rate_interval() -> None:
         selectors = SELECTOR.findall(expr)
         assert selectors, where
         for metric, matchers in selectors:
+            if "kvm_remediator" in metric or 'job=~"$remediator_job"' in matchers:  # the remediators' job
+                assert 'job=~"$remediator_job"' in matchers, (where, metric)
+                continue
             assert 'job=~"$job"' in matchers and 'instance=~"$instance"' in matchers, (where, metric)
         for window in RANGE.findall(expr):
             assert window == "$__rate_interval", where
@@ -115,6 +119,7 @@ def test_counters_only_under_rate_or_increase() -> None:
 def test_every_metric_used_exists() -> None:
     golden = (FIXTURES / "e2e-output.prom").read_text()
     known = set(re.findall(r"^# TYPE (\S+)", golden, re.M)) | every_family_name() | {"ALERTS", "up"}
+    known |= remediator_sample_names()
     for name in ("recording.rules.yml", "slo.rules.yml"):
         recording = yaml.safe_load((ALERTS_DIR / "rules" / name).read_text())
         known |= {rule["record"] for group in recording["groups"] for rule in group["rules"]}
@@ -141,7 +146,8 @@ def test_fleet_map_has_a_panel_per_fault_id() -> None:
     for fault in FAULTS:
         assert f"{fault}: firing alerts" in titles, fault
     rows = [p["title"] for p in BOARDS["kvm-fleet.json"]["panels"] if p["type"] == "row"]
-    assert rows == ["Fleet", "Hardware", "Virtualization", "Network", "Storage", "Capacity", "Exporter"]
+    assert rows == ["Fleet", "Hardware", "Virtualization", "Network", "Storage", "Capacity", "Exporter",
+                    "Self-healing"]
 
 
 def test_grafana_provisioning_points_at_the_dashboards() -> None:
@@ -207,15 +213,22 @@ def test_every_panel_query_returns_data_from_a_live_prometheus(tmp_path: Path, d
         with (
             exporter(*fixture_flags, env=env) as a,
             exporter("--no-collector.smart", "--qemu-img.check-interval=1s") as b,
+            remediator(tmp_path, f"--instance={b.url.removeprefix('http://')}") as healer,
         ):
             instances = [a.url.removeprefix("http://"), b.url.removeprefix("http://")]
-            with alerting_stack(tmp_path, instances, ALERTS_DIR / "rules") as stack:
+            # one decision, so the remediator's action series exist (dry-run: the VM runs anyway)
+            labels = {"instance": instances[1], "domain": vm.name()}
+            healer.post(payload(alert("VmAutostartNotRunning", labels)))
+            healer.wait_action()
+            with alerting_stack(tmp_path, instances, ALERTS_DIR / "rules",
+                                remediators=[healer.url.removeprefix("http://")]) as stack:
                 time.sleep(12)  # enough 1 s scrapes for every rate over 10 s
                 variables = {
                     "__rate_interval": "10s",
                     "job": "kvm-exporter",
                     "instance": "|".join(instances),
                     "domain": vm.name(),
+                    "remediator_job": "kvm-remediator",
                 }
                 faults_only = faults_only_panels()
                 empty, errors = [], []

@@ -249,6 +249,15 @@ async def test_stats_groups_and_domain_filters_bound_the_work(aiohttp_client: An
     assert series(samples, "kvm_domain_vcpu_seconds_total", domain=keep.name()) == []
     assert series(samples, "kvm_domain_memory_rss_bytes", domain=keep.name()) == []
     assert series(samples, "kvm_domain_info", domain=skip.name()) == []
+    for dom in (keep, skip):  # lifecycle events of a domain left out are left out too
+        dom.suspend()
+        dom.resume()
+    deadline = time.monotonic() + 10
+    while not series(samples, "kvm_domain_lifecycle_events_total", domain=keep.name()):
+        assert time.monotonic() < deadline, "no lifecycle event counted"
+        await asyncio.sleep(0.2)
+        _, samples = await scrape(client)
+    assert series(samples, "kvm_domain_lifecycle_events_total", domain=skip.name()) == []
     everything = await aiohttp_client(create_app(app_settings()))
     _, full = await scrape(everything)
     assert series(full, "kvm_domain_block_read_bytes_total", domain=keep.name())

@@ -1,7 +1,7 @@
 """kvm-remediator as a running program: its brakes and its security against real requests,
 and its actions against the real libvirtd, a real iscsiadm stand-in and real Ansible.
 
-Faults: self_healing (and the actions for domain_failure, vswitch_down, iscsi_session,
+Faults: remediation (and the actions for domain_failure, vswitch_down, iscsi_session,
 virtual_disk; end to end in test_remediation_e2e.py).
 """
 

@@ -11,13 +11,16 @@ import pytest
 from support.bundle import ALERTS, FAULTS, ROOT
 
 COLLECTOR_SOURCES = {p: p.read_text() for p in (ROOT / "exporter" / "collectors").rglob("*.py")}
-E2E = (ROOT / "tests" / "test_alerting_e2e.py").read_text()
+# the remediation fault's signals come from kvm-remediator, and its end-to-end case too
+REMEDIATOR = ROOT / "exporter" / "remediator"
+SOURCES = {**COLLECTOR_SOURCES, **{p: p.read_text() for p in REMEDIATOR.rglob("*.py")}}
+E2E = "".join((ROOT / "tests" / f"test_{name}_e2e.py").read_text() for name in ("alerting", "remediation"))
 FLEET = json.loads((ROOT / "dashboards" / "kvm-fleet.json").read_text())
 
 
 @pytest.mark.parametrize("fault", list(FAULTS))
 def test_every_fault_id_is_found_end_to_end(fault: str) -> None:
-    modules = [p for p, text in COLLECTOR_SOURCES.items() if fault in text]
+    modules = [p for p, text in SOURCES.items() if fault in text]
     assert modules, f"no collector module names {fault}"
     assert [a.name for a in ALERTS if a.fault == fault], f"no alert for {fault}"
     titles = {p["title"] for p in FLEET["panels"]}

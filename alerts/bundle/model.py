@@ -56,13 +56,13 @@ class Record:
 
 
 
-def grew(metric: str, window: str, by: str) -> str:
+def grew(metric: str, window: str, by: str, selector: str = "$sel") -> str:
     """`metric` grew within `window`, counting a series that first appeared within it: the
     exporter's event counters (a domain's first crash, a new error code) start at 1 when the
     event happens. `up offset` keeps a target Prometheus has only just found from firing."""
     return (f"sum by ({by}) (increase({metric}[{window}])) > 0"
             f" or sum by ({by}) (({metric} unless {metric} offset {window})"
-            f" and on (job, instance) (up{{$sel}} offset {window}) == 1) > 0")
+            f" and on (job, instance) (up{{{selector}}} offset {window}) == 1) > 0")
 
 
 def crash_loop(metric: str) -> str:

@@ -259,7 +259,8 @@ class LibvirtSource:
             record.persistent = record.uuid in persistent
             record.stats, record.ages = self.slow.overlay(record.uuid, record.stats, now)
         records.sort(key=lambda r: r.name)
-        events = self.lifecycle.snapshot({r.name for r in records})
+        events = {key: count for key, count in self.lifecycle.snapshot({r.name for r in records}).items()
+                  if self._wanted(key[0])}  # events of domains left out are left out too
         return LibvirtSnapshot(up=True, host=host, domains=records, lifecycle_events=events,
                                domain_errors=dict(self._domain_errors),
                                event_counts=dict(self.shared.event_counts), groups=self._groups)

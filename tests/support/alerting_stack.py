@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -112,20 +112,23 @@ class Stack:
 
 
 @contextmanager
-def alerting_stack(tmp: Path, targets: list[str], rules_dir: Path) -> Iterator[Stack]:
-    """Prometheus scraping `targets` every second with the rules in `rules_dir`, sending to an
-    Alertmanager running the example config, which notifies the webhook."""
+def alerting_stack(tmp: Path, targets: list[str], rules_dir: Path, remediators: list[str] | None = None,
+                   am_config: Callable[[str], dict[str, Any]] | None = None) -> Iterator[Stack]:
+    """Prometheus scraping `targets` (and kvm-remediators, job kvm-remediator) every second with
+    the rules in `rules_dir`, sending to an Alertmanager running the example config (or
+    `am_config`), which notifies the webhook."""
     with ExitStack() as stack:
         hook = stack.enter_context(webhook())
         am_port, prom_port = free_port(), free_port()
-        am_config = tmp / "alertmanager.yml"
-        am_config.write_text(yaml.safe_dump(alertmanager_test_config(hook.url)))
+        config = (am_config or alertmanager_test_config)(hook.url)
+        am_config_file = tmp / "alertmanager.yml"
+        am_config_file.write_text(yaml.safe_dump(config))
         am_url = f"http://127.0.0.1:{am_port}"
         stack.enter_context(
             serving(
                 [
                     ALERTMANAGER,
-                    f"--config.file={am_config}",
+                    f"--config.file={am_config_file}",
                     f"--storage.path={tmp / 'am-data'}",
                     f"--web.listen-address=127.0.0.1:{am_port}",
                     "--cluster.listen-address=",
@@ -147,7 +150,9 @@ def alerting_stack(tmp: Path, targets: list[str], rules_dir: Path) -> Iterator[S
                             "job_name": "kvm-exporter",
                             "scrape_timeout": "1s",
                             "static_configs": [{"targets": targets}],
-                        }
+                        },
+                        *([{"job_name": "kvm-remediator", "scrape_timeout": "1s",
+                            "static_configs": [{"targets": remediators}]}] if remediators else []),
                     ],
                 }
             )

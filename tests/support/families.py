@@ -57,9 +57,18 @@ from exporter.metrics import Family, gauge, render
 from exporter.poller import Poller
 from exporter.procfs import read_host
 from exporter.qemu_pids import PidIndex
+from exporter.remediator.telemetry import Telemetry
 from exporter.settings import Settings
 from exporter.sysfs import SysfsReader
 from support.domstats_fixtures import FIXTURES, HOST, recorded_domains
+
+
+def remediator_sample_names() -> set[str]:
+    """The sample names kvm-remediator's registry exposes (with a breaker open, to include it)."""
+    telemetry = Telemetry("dry-run")
+    telemetry.watch_breakers(lambda: [("hv1:9978", "start_domain", "web-1")])
+    telemetry.actions.labels("start_domain", "failed").inc()
+    return {sample.name for family in telemetry.registry.collect() for sample in family.samples}
 
 
 def every_family_name() -> set[str]:
