@@ -73,6 +73,41 @@ def test_the_systemd_unit_runs_the_exporter_within_its_limits(tmp_path: Path) ->
     assert "cannot raise the open files limit" not in stderr.decode()
 
 
+def test_the_remediator_unit_runs_the_shipped_config_in_dry_run(tmp_path: Path) -> None:
+    """The shipped kvm-remediator unit, its paths pointed at this checkout and a temp dir:
+    systemd-analyze accepts it; its ExecStart, run as written, serves the shipped playbooks in
+    dry-run, and stops on SIGTERM well within TimeoutStopSec."""
+    text = (ROOT / "deploy" / "systemd" / "kvm-remediator.service").read_text()
+    config_dir = tmp_path / "etc"
+    config_dir.mkdir()
+    shutil.copy(ROOT / "deploy" / "remediator" / "config.yml", config_dir / "config.yml")
+    shutil.copytree(ROOT / "deploy" / "remediator" / "ansible", config_dir / "ansible")
+    unit = tmp_path / "kvm-remediator.service"
+    for shipped, here in (("/opt/kvm-exporter/", f"{ROOT}/"), ("/etc/kvm-remediator/", f"{config_dir}/"),
+                          ("/var/lib/kvm-remediator/", f"{tmp_path}/state/")):
+        text = text.replace(shipped, here)
+    unit.write_text(text)
+    if shutil.which("systemd-analyze"):
+        verify = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True)
+        assert verify.returncode == 0 and "kvm-remediator.service" not in verify.stderr, verify.stderr
+    settings = unit_settings(unit.read_text())
+    assert parse_duration(settings["TimeoutStopSec"][0]) > WATCHDOG_SECONDS
+    assert "CAP_NET_ADMIN" in settings["AmbientCapabilities"][0]
+    port = free_port()
+    exec_start = settings["ExecStart"][0].replace("$ARGS", "").split()
+    command = [*exec_start, f"--web.listen-address=127.0.0.1:{port}"]
+    with serving(command, f"http://127.0.0.1:{port}/-/ready") as process:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
+            assert b"Mode: <b>dry-run</b>" in response.read()
+        start = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=15)
+    assert time.monotonic() - start < SHUTDOWN_SECONDS
+    assert process.returncode == 0
+    assert "playbooks=8" in stderr.decode() and "mode=dry-run" in stderr.decode()
+    assert (tmp_path / "state").is_dir()  # the audit log's directory, as StateDirectory= makes it
+
+
 def https_status(url: str, context: ssl.SSLContext, user: str, password: str) -> tuple[int, str]:
     """Status and X-Content-Type-Options header of an authenticated GET over TLS."""
     token = base64.b64encode(f"{user}:{password}".encode()).decode()
