@@ -59,6 +59,7 @@ def test_promtool_checks_the_rules() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow  # ~15 s of promtool: the quick tests stay under a minute
 def test_promtool_unit_tests_pass() -> None:
     """One promtool per test file, all at once (the files are independent)."""
     tests = sorted(p.name for p in (ALERTS_DIR / "tests").glob("*.test.yml"))
@@ -196,6 +197,7 @@ def test_alertmanager_routes(labels: str, receiver: str) -> None:
     assert result.stdout.strip() == receiver, result.stdout + result.stderr
 
 
+@pytest.mark.slow  # amtool once per alert
 def test_every_alert_reaches_a_receiver_by_its_labels() -> None:
     for alert in ALERTS:
         labels = [f"severity={alert.severity}", f"layer={alert.layer}", f"fault={alert.fault}"]

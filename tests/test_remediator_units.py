@@ -17,6 +17,7 @@ from exporter.remediator.actions.iscsi import parse_sessions
 from exporter.remediator.actions.links import IFF_UP, down_links
 from exporter.remediator.actions.programs import parse_recap
 from exporter.remediator.actions.virt import Disk, cause_gone, parse_disks
+from exporter.remediator.cli import build_parser
 from exporter.remediator.config import ConfigError, load_config, parse_config, parse_matcher
 from exporter.remediator.engine import host_of
 from exporter.remediator.labels import LabelError, validated
@@ -338,3 +339,11 @@ def test_down_links_of_a_bridge() -> None:
     assert found is not None and [d.name for d in down] == ["eth0"]
     assert [d.name for d in down_links(links, "eth1")[1]] == ["eth1"]
     assert down_links(links, "nope") == (None, [])
+
+
+def test_every_flag_is_in_the_readme() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme[readme.index("## Self-healing"):readme.index("## How it works")]
+    flags = [a for action in build_parser()._actions for a in action.option_strings if a.startswith("--")]
+    missing = [f for f in flags if f not in ("--help", "--version") and f"`{f}`" not in section]
+    assert missing == []
