@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import ssl
+import sys
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -224,3 +225,21 @@ def _parse_headers(raw: Any, errors: list[str]) -> dict[str, str]:
         errors.append("http_server_config.headers must be a mapping")
         return {}
     return {str(k): str(v) for k, v in headers.items()}
+
+
+def main(argv: list[str]) -> int:
+    """`python -m exporter.webconfig FILE`: check a web config as the exporter would load it
+    (Ansible's template `validate`); every problem on stderr, exit 1."""
+    if len(argv) != 1:
+        print("usage: python -m exporter.webconfig WEB_CONFIG_FILE", file=sys.stderr)
+        return 2
+    try:
+        load_web_config(argv[0])
+    except WebConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

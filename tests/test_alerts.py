@@ -33,6 +33,7 @@ from support.bundle import (
 )
 from support.domstats_fixtures import FIXTURES
 from support.families import every_family_name, remediator_sample_names
+from support.remediator import remediator
 from support.scrape import exporter, free_port, serving
 
 AM_CONFIG = ROOT / "deploy" / "alertmanager" / "alertmanager.yml"
@@ -214,7 +215,7 @@ def test_every_alert_reaches_a_receiver_by_its_labels() -> None:
 
 @pytest.mark.slow
 def test_the_demo_serves_the_bundle() -> None:
-    ports = {name: free_port() for name in ("EXPORTER", "PROMETHEUS", "ALERTMANAGER")}
+    ports = {name: free_port() for name in ("EXPORTER", "REMEDIATOR", "PROMETHEUS", "ALERTMANAGER")}
     env = {
         **os.environ,
         "KVM_DEMO_SKIP_INSTALL": "1",
@@ -248,6 +249,8 @@ def test_the_demo_serves_the_bundle() -> None:
         assert sum(len(g["rules"]) for g in groups) == len(ALERTS) + len(RECORDS) + len(SLO_RECORDS)
         with urllib.request.urlopen(f"http://127.0.0.1:{ports['EXPORTER']}/-/ready", timeout=5):
             pass
+        with urllib.request.urlopen(f"http://127.0.0.1:{ports['REMEDIATOR']}/", timeout=5) as response:
+            assert b"Mode: <b>dry-run</b>" in response.read()
     except AssertionError as failure:
         failed: AssertionError | None = failure
     else:
@@ -261,15 +264,16 @@ def test_the_demo_serves_the_bundle() -> None:
     assert f"Prometheus:    {prometheus}/alerts" in output
 
 
-def shipped_prometheus_config(exporter: str, alertmanager: str) -> str:
+def shipped_prometheus_config(exporter: str, alertmanager: str, remediator: str = "127.0.0.1:9") -> str:
     """deploy/prometheus/prometheus.yml as shipped, with the same substitutions as the demo:
-    the first target becomes `exporter`, the second is dropped, the rules' path and the
-    Alertmanager point here."""
+    the first hypervisor becomes `exporter` (and `remediator`), the second is dropped, the
+    rules' path and the Alertmanager point here."""
     text = (ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text()
     lines = [line for line in text.splitlines(keepends=True) if "hypervisor-02.example.org" not in line]
     return (
         "".join(lines)
         .replace("hypervisor-01.example.org:9978", exporter)
+        .replace("hypervisor-01.example.org:9979", remediator)
         .replace("alertmanager.example.org:9093", alertmanager)
         .replace("/etc/prometheus/kvm-exporter/rules/", f"{ALERTS_DIR / 'rules'}/")
     )
@@ -283,32 +287,38 @@ def prometheus_query(url: str, path: str) -> object:
 @pytest.mark.slow
 def test_the_shipped_prometheus_config_pages_when_the_exporter_stops(tmp_path: Path) -> None:
     """Follow the README as a new user would: the example scrape config with the shipped
-    rules. When the exporter stops, KvmExporterDown must go pending."""
+    rules, scraping an exporter and a remediator. When the exporter stops, KvmExporterDown
+    must go pending; when the remediator stops, KvmRemediatorDown."""
     config = tmp_path / "prometheus.yml"
     port = free_port()
     prometheus = f"http://127.0.0.1:{port}"
-    with exporter("--no-collector.smart", "--no-collector.libvirt") as target:
-        config.write_text(shipped_prometheus_config(target.url.removeprefix("http://"), "127.0.0.1:9"))
+    with exporter("--no-collector.smart", "--no-collector.libvirt") as target, \
+         remediator(tmp_path) as healer:
+        config.write_text(shipped_prometheus_config(target.url.removeprefix("http://"), "127.0.0.1:9",
+                                                    healer.url.removeprefix("http://")))
         command = [shutil.which("prometheus") or "prometheus", f"--config.file={config}",
                    f"--storage.tsdb.path={tmp_path / 'data'}", f"--web.listen-address=127.0.0.1:{port}"]
         with serving(command, f"{prometheus}/-/ready"):
-            up_query = '/api/v1/query?query=up%7Bjob%3D%22kvm-exporter%22%7D'
-            deadline = time.monotonic() + 60
-            while not any(r["value"][1] == "1" for r in prometheus_query(prometheus, up_query)["result"]):
-                assert time.monotonic() < deadline, "Prometheus never scraped job kvm-exporter"
-                time.sleep(1)
-            target.process.terminate()
-            target.process.wait(10)
-            deadline = time.monotonic() + 60
-            while True:
-                alerts = prometheus_query(prometheus, "/api/v1/alerts")["alerts"]
-                down = [a for a in alerts if a["labels"]["alertname"] == "KvmExporterDown"]
-                if down:
-                    break
-                assert time.monotonic() < deadline, f"no KvmExporterDown, alerts: {alerts}"
-                time.sleep(1)
-    assert down[0]["state"] == "pending"
-    assert down[0]["labels"]["fault"] == "exporter_health"
+            for job in ("kvm-exporter", "kvm-remediator"):
+                up_query = f"/api/v1/query?query=up%7Bjob%3D%22{job}%22%7D"
+                deadline = time.monotonic() + 60
+                while not any(r["value"][1] == "1" for r in prometheus_query(prometheus, up_query)["result"]):
+                    assert time.monotonic() < deadline, f"Prometheus never scraped job {job}"
+                    time.sleep(1)
+            stops = ((target.process, "KvmExporterDown", "exporter_health"),
+                     (healer.process, "KvmRemediatorDown", "remediation"))
+            for process, alertname, fault in stops:
+                process.terminate()
+                process.wait(10)
+                deadline = time.monotonic() + 60
+                while True:
+                    alerts = prometheus_query(prometheus, "/api/v1/alerts")["alerts"]
+                    down = [a for a in alerts if a["labels"]["alertname"] == alertname]
+                    if down:
+                        break
+                    assert time.monotonic() < deadline, f"no {alertname}, alerts: {alerts}"
+                    time.sleep(1)
+                assert down[0]["state"] == "pending" and down[0]["labels"]["fault"] == fault
 
 
 def test_every_alert_is_listed_in_the_readme() -> None:

@@ -206,7 +206,10 @@ def test_the_readme_polkit_rule_grants_the_agent_call_and_nothing_more(
         deadline = time.monotonic() + 30  # root too is subject to the rules now: wait as the user
         while (listed := as_user(user, "list", "--name")).returncode != 0 and time.monotonic() < deadline:
             time.sleep(0.5)
-        answer = as_user(user, "guestinfo", name, "--hostname", "--filesystem")
+        deadline = time.monotonic() + 30  # the restarted daemon reconnects to the agent's channel
+        while ((answer := as_user(user, "guestinfo", name, "--hostname", "--filesystem")).returncode != 0
+               and "not connected" in answer.stderr and time.monotonic() < deadline):
+            time.sleep(0.5)
         suspend, destroy = as_user(user, "suspend", name), as_user(user, "destroy", name)
     finally:
         POLKIT_RULES.unlink(missing_ok=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import string
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -329,3 +330,22 @@ def _exec_fields(raw: dict[str, Any], where: str, fields: dict[str, Any], proble
     if "{" in program:
         problems.append(f"{where}: the program path cannot be templated")
     fields["command"] = tuple(command)
+
+
+def main(argv: list[str]) -> int:
+    """`python -m exporter.remediator.config FILE`: check a playbooks file as the remediator
+    would load it (Ansible's copy `validate`); every problem on stderr, exit 1."""
+    if len(argv) != 1:
+        print("usage: python -m exporter.remediator.config CONFIG_FILE", file=sys.stderr)
+        return 2
+    try:
+        load_config(argv[0])
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"{argv[0]}: {problem}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
