@@ -20,8 +20,11 @@ from pathlib import Path
 
 import pytest
 import trustme
+import yaml
 from support.scrape import free_port, only, serving
 
+import exporter.collectors  # noqa: F401 - registers the collectors
+from exporter.collector import COLLECTORS
 from exporter.durations import parse_duration
 from exporter.server import SHUTDOWN_SECONDS, WATCHDOG_SECONDS
 
@@ -162,3 +165,9 @@ def test_run_exporter_sets_up_and_serves() -> None:
     with (serving(command, f"http://127.0.0.1:{port}/-/ready", seconds=300),
           urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as response):
         assert b'kvm_scrape_collector_success{collector="process"} 1' in response.read()
+
+
+def test_the_ansible_role_knows_every_collector() -> None:
+    role_vars = yaml.safe_load((ROOT / "deploy" / "ansible" / "roles" / "kvm_exporter" / "vars" / "main.yml")
+                               .read_text())
+    assert role_vars["_kvm_exporter_collectors"] == sorted(COLLECTORS)

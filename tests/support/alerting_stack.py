@@ -113,7 +113,8 @@ class Stack:
 
 @contextmanager
 def alerting_stack(tmp: Path, targets: list[str], rules_dir: Path, remediators: list[str] | None = None,
-                   am_config: Callable[[str], dict[str, Any]] | None = None) -> Iterator[Stack]:
+                   am_config: Callable[[str], dict[str, Any]] | None = None,
+                   remote_write: str = "") -> Iterator[Stack]:
     """Prometheus scraping `targets` (and kvm-remediators, job kvm-remediator) every second with
     the rules in `rules_dir`, sending to an Alertmanager running the example config (or
     `am_config`), which notifies the webhook."""
@@ -154,6 +155,7 @@ def alerting_stack(tmp: Path, targets: list[str], rules_dir: Path, remediators: 
                         *([{"job_name": "kvm-remediator", "scrape_timeout": "1s",
                             "static_configs": [{"targets": remediators}]}] if remediators else []),
                     ],
+                    **({"remote_write": [{"url": f"{remote_write}/api/v1/write"}]} if remote_write else {}),
                 }
             )
         )
