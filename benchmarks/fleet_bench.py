@@ -164,6 +164,9 @@ def main() -> None:
         )
         for group in sorted(groups, key=lambda g: -g["evaluationTime"]):
             print(f"  rule group {group['name']}: {group['evaluationTime'] * 1000:.1f} ms")
+        rules = sorted(((r["evaluationTime"], r["name"]) for g in groups for r in g["rules"]), reverse=True)
+        costliest = ", ".join(f"{name} {seconds * 1000:.0f} ms" for seconds, name in rules[:8])
+        print(f"  costliest rules: {costliest}")
         print(
             f"VictoriaMetrics: {vm_rows:.0f} series, data dir {vm_bytes / 2**20:.1f} MiB after "
             f"{args.minutes:g} min (unmerged parts), rows {stored:.0f}"
