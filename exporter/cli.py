@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 import exporter.collectors  # noqa: F401 - registers the collectors and their options
 from exporter import __version__
 from exporter.collector import COLLECTORS, CollectorSpec
-from exporter.options import Option
+from exporter.options import Option, argparse_type
 from exporter.settings import CORE_OPTIONS, Settings
 from exporter.webconfig import WebConfig, WebConfigError, load_web_config
 
@@ -25,17 +25,6 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{PROG}: error: {message}\n")
 
 
-def _argparse_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
-    def convert(text: str) -> Any:
-        try:
-            return parse(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from exc
-
-    convert.__name__ = getattr(parse, "__name__", "value")
-    return convert
-
-
 def _add(parser: argparse.ArgumentParser, option: Option[Any]) -> None:
     flag, dest, help_text = f"--{option.flag}", option.key, option.describe()
     if isinstance(option.default, bool):
@@ -45,7 +34,7 @@ def _add(parser: argparse.ArgumentParser, option: Option[Any]) -> None:
         parser.add_argument(flag, dest=dest, help=help_text, action="append", default=[])
     elif option.parse is not None:
         parser.add_argument(flag, dest=dest, help=help_text, default=_default(option),
-                            type=_argparse_type(option.parse))
+                            type=argparse_type(option.parse))
     else:
         parser.add_argument(flag, dest=dest, help=help_text, default=_default(option),
                             choices=option.choices or None)

@@ -12,10 +12,14 @@ _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING
            "error": logging.ERROR}
 
 
+def iso_timestamp(seconds: float) -> str:
+    """UTC with milliseconds, as the log lines (and kvm-remediator's audit log) write it."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{int(seconds % 1 * 1000):03d}Z"
+
+
 def _fields(record: logging.LogRecord) -> dict[str, object]:
-    ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
     fields: dict[str, object] = {
-        "ts": f"{ts}.{int(record.msecs):03d}Z",
+        "ts": iso_timestamp(record.created),
         "level": record.levelname.lower().replace("warning", "warn"),
         "caller": f"{record.module}:{record.lineno}",
         "msg": record.getMessage(),

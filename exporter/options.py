@@ -10,11 +10,12 @@ Parsers take the flag's text and raise ValueError with a message that says what 
 
 from __future__ import annotations
 
+import argparse
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from exporter.durations import parse_duration
 
@@ -62,6 +63,20 @@ class Option(Generic[T]):
 
 def duration(text: str) -> float:
     return parse_duration(text)
+
+
+def argparse_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An option parser as argparse's `type=`: its ValueError becomes argparse's error, which
+    the CLIs print in one line and exit 2."""
+
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from exc
+
+    convert.__name__ = getattr(parse, "__name__", "value")
+    return convert
 
 
 def positive_int(text: str) -> int:

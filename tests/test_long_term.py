@@ -24,6 +24,7 @@ import yaml
 from support.alerting_stack import ALERTMANAGER, PROMETHEUS, alertmanager_test_config, generate_rules, webhook
 from support.fleet import monitoring_files, replica_config, victoria_metrics_args, vmalert_args
 from support.scrape import free_port, serving
+from support.waiting import until
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(os.geteuid() != 0, reason="needs root (ansible-playbook)")]
 
@@ -48,13 +49,6 @@ def firing(base: str, path: str, alertname: str, instance: str) -> bool:
         and a["state"] == "firing"
         for a in alerts
     )
-
-
-def wait(what: str, check: Any, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < deadline, f"never: {what}"
-        time.sleep(0.5)
 
 
 def test_replicas_write_each_series_once_and_vmalert_fires_the_same_alerts(tmp_path: Path) -> None:
@@ -138,7 +132,7 @@ def test_replicas_write_each_series_once_and_vmalert_fires_the_same_alerts(tmp_p
             )
         )
 
-        wait(
+        until(
             "both exporters in VictoriaMetrics",
             lambda: len(query(victoria_metrics, "kvm_exporter_build_info")) == 2,
         )
@@ -156,11 +150,13 @@ def test_replicas_write_each_series_once_and_vmalert_fires_the_same_alerts(tmp_p
 
         exporters[HOSTS[1]].terminate()
         down = f"{HOSTS[1]}:{port}"
-        wait(
+        until(
             "KvmExporterDown in Prometheus",
             lambda: firing(prometheus[0], "/api/v1/alerts", "KvmExporterDown", down),
         )
-        wait("KvmExporterDown in vmalert", lambda: firing(vmalert, "/api/v1/alerts", "KvmExporterDown", down))
+        until(
+            "KvmExporterDown in vmalert", lambda: firing(vmalert, "/api/v1/alerts", "KvmExporterDown", down)
+        )
         assert not hook.wait(
             [("firing", "KvmExporterDown", {"instance": down, "fault": "exporter_health"})], 60
         )
@@ -178,7 +174,7 @@ def test_replicas_write_each_series_once_and_vmalert_fires_the_same_alerts(tmp_p
                 f"http://{down}/-/ready",
             )
         )
-        wait(
+        until(
             "KvmExporterDown resolved in vmalert",
             lambda: not firing(vmalert, "/api/v1/alerts", "KvmExporterDown", down),
             60,

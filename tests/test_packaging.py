@@ -6,6 +6,7 @@ exporter as shipped."""
 from __future__ import annotations
 
 import base64
+import re
 import resource
 import shutil
 import signal
@@ -18,6 +19,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import bcrypt
 import pytest
 import trustme
 import yaml
@@ -62,8 +64,14 @@ def test_the_systemd_unit_runs_the_exporter_within_its_limits(tmp_path: Path) ->
     assert stop_seconds > WATCHDOG_SECONDS
     binary = settings["ExecStart"][0].split()[0]
     port = free_port()
-    command = ["prlimit", f"--nofile={nofile}:{nofile}", binary, f"--web.listen-address=127.0.0.1:{port}",
-               "--no-collector.smart", "--no-collector.libvirt"]
+    command = [
+        "prlimit",
+        f"--nofile={nofile}:{nofile}",
+        binary,
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--no-collector.smart",
+        "--no-collector.libvirt",
+    ]
     with serving(command, f"http://127.0.0.1:{port}/-/ready") as process:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as response:
             assert b"kvm_exporter_build_info" in response.read()
@@ -86,8 +94,11 @@ def test_the_remediator_unit_runs_the_shipped_config_in_dry_run(tmp_path: Path) 
     shutil.copy(ROOT / "deploy" / "remediator" / "config.yml", config_dir / "config.yml")
     shutil.copytree(ROOT / "deploy" / "remediator" / "ansible", config_dir / "ansible")
     unit = tmp_path / "kvm-remediator.service"
-    for shipped, here in (("/opt/kvm-exporter/", f"{ROOT}/"), ("/etc/kvm-remediator/", f"{config_dir}/"),
-                          ("/var/lib/kvm-remediator/", f"{tmp_path}/state/")):
+    for shipped, here in (
+        ("/opt/kvm-exporter/", f"{ROOT}/"),
+        ("/etc/kvm-remediator/", f"{config_dir}/"),
+        ("/var/lib/kvm-remediator/", f"{tmp_path}/state/"),
+    ):
         text = text.replace(shipped, here)
     unit.write_text(text)
     if shutil.which("systemd-analyze"):
@@ -136,8 +147,14 @@ def test_the_example_web_config_serves_tls_and_basic_auth(tmp_path: Path) -> Non
     url = f"https://127.0.0.1:{port}/metrics"
     context = ssl.create_default_context()
     ca.configure_trust(context)
-    command = [sys.executable, "-m", "exporter", f"--web.listen-address=127.0.0.1:{port}",
-               f"--web.config.file={config}", *only("process")]
+    command = [
+        sys.executable,
+        "-m",
+        "exporter",
+        f"--web.listen-address=127.0.0.1:{port}",
+        f"--web.config.file={config}",
+        *only("process"),
+    ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 30
@@ -160,14 +177,45 @@ def test_run_exporter_sets_up_and_serves() -> None:
     """The README's first command, as shipped: deploy/run-exporter.sh installs (a no-op on a
     set-up machine) and runs the exporter with its arguments."""
     port = free_port()
-    command = [str(ROOT / "deploy" / "run-exporter.sh"), f"--web.listen-address=127.0.0.1:{port}",
-               *only("process")]
-    with (serving(command, f"http://127.0.0.1:{port}/-/ready", seconds=300),
-          urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as response):
+    command = [
+        str(ROOT / "deploy" / "run-exporter.sh"),
+        f"--web.listen-address=127.0.0.1:{port}",
+        *only("process"),
+    ]
+    with (
+        serving(command, f"http://127.0.0.1:{port}/-/ready", seconds=300),
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as response,
+    ):
         assert b'kvm_scrape_collector_success{collector="process"} 1' in response.read()
 
 
 def test_the_ansible_role_knows_every_collector() -> None:
-    role_vars = yaml.safe_load((ROOT / "deploy" / "ansible" / "roles" / "kvm_exporter" / "vars" / "main.yml")
-                               .read_text())
+    role_vars = yaml.safe_load(
+        (ROOT / "deploy" / "ansible" / "roles" / "kvm_exporter" / "vars" / "main.yml").read_text()
+    )
     assert role_vars["_kvm_exporter_collectors"] == sorted(COLLECTORS)
+
+
+def test_the_example_inventory_passes_the_roles_checks() -> None:
+    """deploy/ansible/inventory.example.yml: its basic-auth hash is a bcrypt hash the role's
+    preflight accepts, of the password its comment names (the web-config example's)."""
+    inventory = yaml.safe_load((ROOT / "deploy" / "ansible" / "inventory.example.yml").read_text())
+    hypervisors = inventory["all"]["children"]["hypervisors"]
+    pattern = yaml.safe_load(
+        (ROOT / "deploy" / "ansible" / "roles" / "kvm_exporter" / "vars" / "main.yml").read_text()
+    )["_kvm_exporter_bcrypt"]
+    for hashed in hypervisors["vars"]["kvm_exporter_basic_auth_users"].values():
+        assert re.match(pattern, hashed) and bcrypt.checkpw(b"secret", hashed.encode())
+    assert all({"kvm_site", "kvm_rack", "kvm_cluster"} <= set(v) for v in hypervisors["hosts"].values())
+
+
+def test_grafana_has_both_datasources_where_the_shipped_servers_listen() -> None:
+    sources = yaml.safe_load(
+        (ROOT / "deploy" / "grafana" / "provisioning" / "datasources" / "kvm-exporter.yml").read_text()
+    )["datasources"]
+    urls = {source["name"]: source["url"] for source in sources}
+    listen = (ROOT / "deploy" / "victoriametrics" / "victoria-metrics.env").read_text()
+    assert (
+        urls["Prometheus"].endswith(":9090")
+        and f"-httpListenAddr=:{urls['VictoriaMetrics'].rsplit(':', 1)[1]}" in listen
+    )

@@ -34,6 +34,7 @@ from support.alerting_stack import alerting_stack, alertmanager_test_config, gen
 from support.netns import Netns
 from support.remediator import remediator
 from support.scrape import exporter, free_port, get, only, serving
+from support.waiting import until
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (libvirtd, netns)")
 
@@ -62,16 +63,6 @@ def am_config(hook: str, healers: dict[str, tuple[str, list[str]]]) -> dict[str,
 def kill_qemu(dom: libvirt.virDomain) -> None:
     """SIGKILL the domain's QEMU; whether (and when) it runs again is the remediator's doing."""
     os.kill(int(Path(f"/run/libvirt/qemu/{dom.name()}.pid").read_text()), signal.SIGKILL)
-
-
-def wait_for(what: str, check: Any, seconds: float = 90) -> Any:
-    deadline = time.monotonic() + seconds
-    while True:
-        found = check()
-        if found:
-            return found
-        assert time.monotonic() < deadline, f"never: {what}"
-        time.sleep(0.3)
 
 
 def test_faults_are_healed_through_prometheus_and_alertmanager(tmp_path: Path, domains) -> None:  # type: ignore[no-untyped-def]
@@ -136,24 +127,22 @@ def test_faults_are_healed_through_prometheus_and_alertmanager(tmp_path: Path, d
         kill_qemu(dry)
         ns.ip("link", "set", "kvmxrup", "down")
 
-        started = wait_for(
+        started = until(
             "the crashed domain restarted",
             lambda: healer_a.actions(action="start_domain", target=crash.name()),
         )
         assert started[-1]["result"] == "succeeded", started
         assert crash.isActive()
         assert started[-1]["time_to_recover"] * FACTOR < OBJECTIVE_SECONDS, started[-1]
-        up = wait_for(
-            "the bridge port set up", lambda: healer_a.actions(action="link_up", result="succeeded")
-        )
+        up = until("the bridge port set up", lambda: healer_a.actions(action="link_up", result="succeeded"))
         assert up[-1]["detail"] == "set up: kvmxrup" and up[-1]["target"] == "kvmxrbr"
         assert "state UP" in ns.ip("link", "show", "kvmxrup") or ",UP" in ns.ip("link", "show", "kvmxrup")
-        would = wait_for("the dry-run decision", lambda: healer_b.actions(action="start_domain"))
+        would = until("the dry-run decision", lambda: healer_b.actions(action="start_domain"))
         assert would[-1]["result"] == "dry_run" and would[-1]["detail"].startswith(
             f"would start {dry.name()}"
         )
         assert not dry.isActive()
-        failed = wait_for("the failed start", lambda: healer_a.actions(target=broken.name(), result="failed"))
+        failed = until("the failed start", lambda: healer_a.actions(target=broken.name(), result="failed"))
         assert "Cannot access storage file" in failed[-1]["detail"]
 
         hook = monitoring.hook
@@ -171,7 +160,7 @@ def test_faults_are_healed_through_prometheus_and_alertmanager(tmp_path: Path, d
         )
         assert not missing, missing
         # The port came back within the pager's group_wait: people were never paged for it.
-        resolved = wait_for(
+        resolved = until(
             "BridgeUplinkDown resolved",
             lambda: [
                 d

@@ -17,6 +17,7 @@ import threading
 import time
 from typing import Any
 
+from exporter.logs import iso_timestamp
 from exporter.remediator.labels import shown
 
 
@@ -40,7 +41,8 @@ class AuditLog:
         """Queue one record; the future is done once it is on disk (OSError if it could not
         be written). Awaiting it more than once is fine: the engine's action waits for the
         decision record that the request handler waits for too."""
-        record = {"ts": _timestamp(), "event": event, **{k: _clean(v) for k, v in fields.items()}}
+        cleaned = {k: _clean(v) for k, v in fields.items()}
+        record = {"ts": iso_timestamp(time.time()), "event": event, **cleaned}
         line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
@@ -108,8 +110,3 @@ def _clean(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_clean(v) for v in value]
     return value
-
-
-def _timestamp() -> str:
-    now = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"

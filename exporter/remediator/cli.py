@@ -8,10 +8,11 @@ import os
 import socket
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import NoReturn
 
 from exporter import __version__
+from exporter.options import argparse_type, positive_int
 from exporter.remediator.config import ConfigError, RemediatorConfig, load_config
 from exporter.settings import listen_address
 from exporter.webconfig import WebConfig, WebConfigError, load_web_config
@@ -36,19 +37,11 @@ class RemediatorSettings:
     audit_file: str
     log_level: str
     log_format: str
-    problems: list[str] = field(default_factory=list)
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{PROG}: error: {message}\n")
-
-
-def _listen(text: str) -> str:
-    try:
-        return listen_address(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--web.listen-address",
         dest="listen_address",
-        type=_listen,
+        type=argparse_type(listen_address),
         default=DEFAULT_LISTEN_ADDRESS,
         help=f"Address to listen on (default {DEFAULT_LISTEN_ADDRESS}: loopback only).",
     )
@@ -73,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--web.max-connections",
         dest="max_connections",
-        type=int,
+        type=argparse_type(positive_int),
         default=256,
         help="Open connections at most (default 256).",
     )
@@ -131,34 +124,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _audit_problem(path: str) -> str:
-    directory = os.path.dirname(os.path.abspath(path))
-    probe = directory
-    while not os.path.exists(probe):
-        probe = os.path.dirname(probe)
+    """Why the audit log cannot be appended to, or "": the file, else its nearest existing
+    parent directory (the log creates the missing ones), must be writable."""
     if os.path.isdir(path):
         return f"--audit.file {path!r} is a directory"
-    writable = os.access(path, os.W_OK) if os.path.exists(path) else os.access(probe, os.W_OK)
-    return "" if writable else f"--audit.file {path!r} cannot be written"
+    probe = os.path.abspath(path)
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    return "" if os.access(probe, os.W_OK) else f"--audit.file {path!r} cannot be written"
 
 
 def parse_settings(argv: Sequence[str]) -> RemediatorSettings:
     args = build_parser().parse_args(argv)
     problems: list[str] = []
-    config = RemediatorConfig(limits=None, playbooks=())  # type: ignore[arg-type]
+    config: RemediatorConfig | None = None
     try:
         config = load_config(args.config_file)
     except ConfigError as exc:
-        problems += [
-            f"{args.config_file}: {p}" if not p.startswith(args.config_file) else p for p in exc.problems
-        ]
+        problems += exc.problems
     web_config = WebConfig()
     if args.web_config_file:
         try:
             web_config = load_web_config(args.web_config_file)
         except WebConfigError as exc:
             problems.append(str(exc))
-    if args.max_connections < 1:
-        problems.append("--web.max-connections must be at least 1")
     if args.netns and not os.path.exists(args.netns):
         problems.append(f"--net.namespace {args.netns!r} does not exist")
     audit = _audit_problem(args.audit_file)
@@ -168,6 +157,7 @@ def parse_settings(argv: Sequence[str]) -> RemediatorSettings:
         for problem in problems:
             sys.stderr.write(f"{PROG}: error: {problem}\n")
         raise SystemExit(2)
+    assert config is not None  # a config that did not load is a problem above
     instances = tuple(args.instances) or tuple(dict.fromkeys((socket.gethostname(), socket.getfqdn())))
     return RemediatorSettings(
         listen_address=args.listen_address,

@@ -7,6 +7,7 @@ A playbook matches alerts by Alertmanager-style label matchers (`alertname="VmCr
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import string
@@ -98,8 +99,10 @@ class Playbook:
     def matches(self, labels: dict[str, str]) -> bool:
         return all(m.matches(labels) for m in self.matchers)
 
+    @functools.cached_property
     def labels_used(self) -> tuple[str, ...]:
-        """The labels this playbook's action reads, each validated before use."""
+        """The labels this playbook's action reads, each validated before use (worked out
+        once: the templates do not change)."""
         used = list(ACTION_LABELS[self.action])
         if self.link_label:
             used.append(self.link_label)
@@ -162,7 +165,10 @@ def load_config(path: str) -> RemediatorConfig:
         raise ConfigError([f"{path}: {exc.strerror or exc}"]) from exc
     except yaml.YAMLError as exc:
         raise ConfigError([f"{path}: not YAML: {exc}"]) from exc
-    return parse_config(raw, Path(path).parent)
+    try:
+        return parse_config(raw, Path(path).parent)
+    except ConfigError as exc:
+        raise ConfigError([f"{path}: {problem}" for problem in exc.problems]) from None
 
 
 def parse_config(raw: Any, base: Path = Path(".")) -> RemediatorConfig:
@@ -239,7 +245,7 @@ def _playbook(raw: Any, where: str, base: Path, problems: list[str]) -> Playbook
         return None
     book = Playbook(name=name, matchers=matchers, action=action, **fields)
     try:
-        used = book.labels_used()
+        used = book.labels_used
     except ValueError as exc:
         problems.append(f"{where}: {exc}")
         return None
@@ -342,7 +348,7 @@ def main(argv: list[str]) -> int:
         load_config(argv[0])
     except ConfigError as exc:
         for problem in exc.problems:
-            print(f"{argv[0]}: {problem}", file=sys.stderr)
+            print(problem, file=sys.stderr)
         return 1
     return 0
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,7 +86,7 @@ class Engine:
         self._recovered: Bounded[tuple[str, float], bool] = Bounded(REMEMBERED_ALERTS)
         self._busy_targets: set[tuple[str, str, str]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
-        self.recent: list[dict[str, Any]] = []
+        self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT_ACTIONS)
         telemetry.watch_breakers(self.breakers.open_keys)
 
     def owns(self, labels: dict[str, str]) -> bool:
@@ -121,7 +122,7 @@ class Engine:
         if self._handled.get(alert.key) is not None:
             return self._ignored(record, "duplicate"), None
         try:
-            labels = validated(alert.labels, playbook.labels_used())
+            labels = validated(alert.labels, playbook.labels_used)
             labels.update(
                 validated(
                     alert.labels,
@@ -150,7 +151,7 @@ class Engine:
 
     @staticmethod
     def _target_name(playbook: Playbook, labels: dict[str, str]) -> str:
-        used = playbook.labels_used()
+        used = playbook.labels_used
         return "/".join(labels[name] for name in used) if used else playbook.name
 
     def _host_rate(self, instance: str) -> RateWindow:
@@ -227,28 +228,29 @@ class Engine:
     async def _run(self, job: Job, decided: Any) -> None:
         started = time.monotonic()
         try:
-            await decided  # the decision is on disk before anything is done
-        except OSError as exc:
-            self.telemetry.in_progress.dec()
-            self._busy_targets.discard(job.target)
-            self._handled.pop(job.alert.key)
-            log.error("not acting: the decision could not be audited", extra={"err": str(exc)})
-            return
-        try:
-            async with self._slots:
-                timeout = job.playbook.timeout or self.config.limits.action_timeout
-                try:
-                    async with asyncio.timeout(timeout):
-                        outcome = await self._execute(job, timeout)
-                except TimeoutError:
-                    outcome = Outcome(FAILED, f"timed out after {timeout:g}s")
-        except Exception as exc:  # an action's bug must not end the remediator
-            log.exception("action crashed", extra={"action": job.playbook.action})
-            outcome = Outcome(FAILED, f"internal error: {exc!r}")
+            try:
+                await decided  # the decision is on disk before anything is done
+            except OSError as exc:
+                self._handled.pop(job.alert.key)
+                log.error("not acting: the decision could not be audited", extra={"err": str(exc)})
+                return
+            outcome = await self._attempt(job)
         finally:
             self.telemetry.in_progress.dec()
             self._busy_targets.discard(job.target)
         await self._finish(job, outcome, time.monotonic() - started)
+
+    async def _attempt(self, job: Job) -> Outcome:
+        """The action in a concurrency slot, under its timeout; its own bug is a failure."""
+        timeout = job.playbook.timeout or self.config.limits.action_timeout
+        try:
+            async with self._slots, asyncio.timeout(timeout):
+                return await self._execute(job, timeout)
+        except TimeoutError:
+            return Outcome(FAILED, f"timed out after {timeout:g}s")
+        except Exception as exc:  # an action's bug must not end the remediator
+            log.exception("action crashed", extra={"action": job.playbook.action})
+            return Outcome(FAILED, f"internal error: {exc!r}")
 
     async def _execute(self, job: Job, timeout: float) -> Outcome:
         book, labels, ctx = job.playbook, job.labels, self.ctx
@@ -321,7 +323,7 @@ class Engine:
                 "mode": self.mode,
             },
         )
-        self.recent = [*self.recent[-(RECENT_ACTIONS - 1) :], {**record, "at": time.time()}]
+        self.recent.append({**record, "at": time.time()})
         try:
             await self.audit.write("action", **record)
         except OSError as exc:

@@ -40,16 +40,23 @@ class Webhook:
     received: list[Notification] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def find(self, status: str, alertname: str, **labels: str) -> Notification | None:
+    def matching(self, status: str, alertname: str, **labels: str) -> list[Notification]:
+        """The notifications of (status, alertname, labels), oldest first."""
         with self.lock:
-            for note in self.received:
-                if (
-                    note.status == status
-                    and note.labels.get("alertname") == alertname
-                    and all(note.labels.get(k) == v for k, v in labels.items())
-                ):
-                    return note
-        return None
+            return [
+                note
+                for note in self.received
+                if note.status == status
+                and note.labels.get("alertname") == alertname
+                and all(note.labels.get(k) == v for k, v in labels.items())
+            ]
+
+    def find(self, status: str, alertname: str, **labels: str) -> Notification | None:
+        found = self.matching(status, alertname, **labels)
+        return found[0] if found else None
+
+    def count(self, status: str, alertname: str, **labels: str) -> int:
+        return len(self.matching(status, alertname, **labels))
 
     def wait(
         self, wanted: list[tuple[str, str, dict[str, str]]], seconds: float
@@ -112,9 +119,14 @@ class Stack:
 
 
 @contextmanager
-def alerting_stack(tmp: Path, targets: list[str], rules_dir: Path, remediators: list[str] | None = None,
-                   am_config: Callable[[str], dict[str, Any]] | None = None,
-                   remote_write: str = "") -> Iterator[Stack]:
+def alerting_stack(
+    tmp: Path,
+    targets: list[str],
+    rules_dir: Path,
+    remediators: list[str] | None = None,
+    am_config: Callable[[str], dict[str, Any]] | None = None,
+    remote_write: str = "",
+) -> Iterator[Stack]:
     """Prometheus scraping `targets` (and kvm-remediators, job kvm-remediator) every second with
     the rules in `rules_dir`, sending to an Alertmanager running the example config (or
     `am_config`), which notifies the webhook."""
@@ -152,8 +164,17 @@ def alerting_stack(tmp: Path, targets: list[str], rules_dir: Path, remediators: 
                             "scrape_timeout": "1s",
                             "static_configs": [{"targets": targets}],
                         },
-                        *([{"job_name": "kvm-remediator", "scrape_timeout": "1s",
-                            "static_configs": [{"targets": remediators}]}] if remediators else []),
+                        *(
+                            [
+                                {
+                                    "job_name": "kvm-remediator",
+                                    "scrape_timeout": "1s",
+                                    "static_configs": [{"targets": remediators}],
+                                }
+                            ]
+                            if remediators
+                            else []
+                        ),
                     ],
                     **({"remote_write": [{"url": f"{remote_write}/api/v1/write"}]} if remote_write else {}),
                 }
@@ -189,4 +210,3 @@ def generate_rules(out: Path, factor: int, config: dict[str, Any] | None = None)
         command.append(f"--config={override}")
     subprocess.run(command, check=True, capture_output=True)
     return out / "rules"
-
