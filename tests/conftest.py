@@ -156,7 +156,7 @@ def linux_guest(libvirtd_available: None) -> Callable[[Domains], Any]:
 
 # Fixtures that bring up real components: a test using one is slow (and needs root).
 REAL_COMPONENTS = {"libvirtd_available", "libvirtd", "domains", "test_bridge", "namespaces", "netns",
-                   "ovs", "tgt", "memory_cgroup", "rw_conn", "node_exporter", "linux_guest"}
+                   "ovs", "tgt", "memory_cgroup", "rw_conn", "node_exporter", "linux_guest", "ha_cluster"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -169,3 +169,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.slow)
         if item.get_closest_marker("slow") is None:
             item.add_marker(pytest.mark.quick)
+
+
+@pytest.fixture(scope="session")
+def ha_cluster(libvirtd_available: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One real corosync + Pacemaker cluster for the whole session (tests/support/cluster.py)."""
+    from support.cluster import refusal, running_cluster
+
+    reason = refusal()
+    if reason:
+        pytest.fail(reason)
+    with running_cluster(tmp_path_factory.mktemp("cluster")) as cluster:
+        yield cluster

@@ -28,7 +28,7 @@ VOLATILE_VALUES = re.compile(
     r"^(kvm_scrape_collector_duration_seconds|kvm_exporter_process_\w+|kvm_domain_cpu_\w+"
     r"|kvm_smart_device_last_success_timestamp_seconds|kvm_libvirt_config_file_modified_time_seconds"
     r"|kvm_zfs_last_success_timestamp_seconds|kvm_ovs_last_success_timestamp_seconds"
-    r"|kvm_poller_last_success_timestamp_seconds)"
+    r"|kvm_poller_last_success_timestamp_seconds|kvm_(?:pacemaker|corosync|drbd)_last_success_timestamp_seconds)"
     r"(\{[^}]*\})? .*$", re.M)
 VERSION_LABELS = re.compile(r'((?:python_version|libvirt_version|version)=)"[^"]*"')
 

@@ -2,6 +2,8 @@
 
 from exporter.collectors import (
     config,
+    corosync,
+    drbd,
     edac,
     guest_agent,
     host,
@@ -13,6 +15,7 @@ from exporter.collectors import (
     mdraid,
     network,
     ovs,
+    pacemaker,
     process,
     qemu,
     smart,
@@ -22,6 +25,7 @@ from exporter.collectors import (
 )
 
 __all__ = [
-    "config", "edac", "guest_agent", "host", "iscsi", "kernel", "kvm", "libvirt", "libvirt_networks",
-    "mdraid", "network", "ovs", "process", "qemu", "smart", "storage", "thermal", "zfs",
+    "config", "corosync", "drbd", "edac", "guest_agent", "host", "iscsi", "kernel", "kvm", "libvirt",
+    "libvirt_networks", "mdraid", "network", "ovs", "pacemaker", "process", "qemu", "smart", "storage",
+    "thermal", "zfs",
 ]

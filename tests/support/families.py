@@ -8,8 +8,15 @@ import re
 from pathlib import Path
 
 from exporter.collector import Outcome, outcome_families
+from exporter.collectors.cluster import Answers, present_family, status_families
 from exporter.collectors.config import ConfigSnapshot, config_families
 from exporter.collectors.config.files import ConfigFile
+from exporter.collectors.corosync import link_families as corosync_link_families
+from exporter.collectors.corosync import quorum_families
+from exporter.collectors.corosync.parse import parse_cfgtool, parse_quorumtool
+from exporter.collectors.drbd import resource_families as drbd_resource_families
+from exporter.collectors.drbd.parse import parse_proc_drbd
+from exporter.collectors.drbd.parse import parse_status_json as parse_drbd_json
 from exporter.collectors.edac import edac_families
 from exporter.collectors.edac.reader import read_edac
 from exporter.collectors.guest_agent import Report, agent_families, parse_guest_info
@@ -35,6 +42,14 @@ from exporter.collectors.network.links import Bridge, DeviceFilter, Links, read_
 from exporter.collectors.network.procnet import read_procnet
 from exporter.collectors.ovs import ovs_families
 from exporter.collectors.ovs.vsctl import parse_vsctl
+from exporter.collectors.pacemaker import (
+    constraint_families,
+    failure_families,
+    node_families,
+    summary_families,
+)
+from exporter.collectors.pacemaker import resource_families as pacemaker_resource_families
+from exporter.collectors.pacemaker.parse import parse_cib_configuration, parse_crm_mon
 from exporter.collectors.process import ProcessSample, process_families
 from exporter.collectors.qemu import log_families
 from exporter.collectors.qemu import process_families as qemu_process_families
@@ -120,7 +135,7 @@ def every_family_name() -> set[str]:
     families += procnet_families(read_procnet(FIXTURES / "procfs"))
     families.append(broadcast_family({("eth0", "rx_broadcast"): 1}, DeviceFilter()))
     families += ovs_families(parse_vsctl((FIXTURES / "ovs" / "ovs-vsctl-3.1-netdev.json").read_text()))
-    families += storage_families()
+    families += storage_families() + cluster_families()
     text = render(families)
     return set(re.findall(r"^# TYPE (\S+)", text, re.M))
 
@@ -147,3 +162,37 @@ def storage_families() -> list[Family]:
     background = Poller("qemu-img", poller.poll, 1.0, 1.0)
     background.failed("timeout")
     return [*families, *background.families()]
+
+
+def cluster_families() -> list[Family]:
+    """Pacemaker (healthy with a failure, the CIB), corosync (knet), DRBD (JSON and 8.4)."""
+    cluster = FIXTURES / "cluster"
+    status = parse_crm_mon((cluster / "crm_mon" / "kvmxt_virtualdomain-failed-restarted.xml").read_text())
+    cib = cluster / "cib" / "kvmxt_configuration_virtualdomain-ipaddr2.xml"
+    config = parse_cib_configuration(cib.read_text())
+    families = summary_families(status) + node_families(status) + failure_families(status)
+    families += pacemaker_resource_families(status, {"havm": "kvmxt-havm"}, config)
+    families += constraint_families(config.constraints + status.bans)
+    answers = Answers(errors={"cibadmin": "timeout"}, last_success=1.0)
+    for name in ("pacemaker", "corosync", "drbd"):
+        families.append(present_family(name, name, True))
+        families += status_families(name, name, name, answers, Poller(name, poller_noop, 1.0, 1.0))
+    families += quorum_families(parse_quorumtool(
+        (cluster / "corosync" / "pcs_test_quorumtool-p_not-quorate_qdevice.txt").read_text()))
+    families += corosync_link_families(parse_cfgtool(
+        (cluster / "corosync" / "ha_cluster_exporter_fake_corosync-cfgtool_ring-faulty.txt").read_text()))
+    families += corosync_link_families(parse_cfgtool(
+        (cluster / "corosync" / "kvmxt_cfgtool-s_knet_peer-disconnected.txt").read_text()))
+    drbd = cluster / "drbd"
+    healthy = drbd / "ha_cluster_exporter_fake_drbdsetup-status-json_2019-10-18.json"
+    resources = parse_drbd_json(healthy.read_text())
+    syncing = drbd / "pacemaker-doc_proc-drbd-8.4_syncsource.txt"
+    resources += parse_proc_drbd(syncing.read_text())
+    families += drbd_resource_families(resources, {("r0", "0")})
+    source = gauge("drbd_source_info", "x", ["source"])
+    source.add(("status-json",), 1)
+    return [*families, source]
+
+
+async def poller_noop() -> None:
+    return None
