@@ -107,6 +107,24 @@ SIGNALS: dict[str, tuple[str, str, str, str]] = {
         "s",
         "Age of the oldest newest-snapshot among the VMs of each host.",
     ),
+    "cluster_quorum": (
+        "Cluster nodes without quorum",
+        q("sum by (instance) (1 - kvm_corosync_quorate{S})"),
+        "short",
+        "1 where the host's corosync partition has no quorum.",
+    ),
+    "ha_resource": (
+        "Failed cluster resources",
+        q('sum by (instance) (kvm_pacemaker_resource_status{S,status=~"failed|blocked"})'),
+        "short",
+        "Pacemaker resource instances failed or blocked, as each host sees its cluster.",
+    ),
+    "replication_lag": (
+        "DRBD out of sync",
+        q("max by (instance) (kvm_drbd_peer_device_out_of_sync_bytes{S})"),
+        "bytes",
+        "The largest DRBD volume's data out of sync with its peer, per host.",
+    ),
     "overcommit": (
         "vCPU allocation",
         q("max by (instance) (instance:kvm_host_cpu_allocation:ratio{S})"),

@@ -514,8 +514,61 @@ def capacity_row(t: Thresholds) -> Row:
     )
 
 
+def ha_cluster_row() -> Row:
+    """The HA cluster (cluster_quorum, ha_resource, replication_lag) row."""
+    return (
+        "HA cluster (cluster_quorum, ha_resource, replication_lag)",
+        [
+            Panel(
+                "Quorum and votes",
+                "Whether this node's corosync partition is quorate, with total and expected votes.",
+                "short",
+                [(sel("kvm_corosync_quorate"), "{{instance}} quorate"),
+                 (sel("kvm_corosync_quorum_votes", 'type=~"total_votes|expected_votes"'), "{{instance}} {{type}}")],
+            ),
+            Panel(
+                "Cluster nodes",
+                "Each node's status flags as Pacemaker sees them (1: set).",
+                "short",
+                [(sel("kvm_pacemaker_node_status", 'status=~"online|standby|maintenance|unclean"') + " == 1",
+                  "{{instance}} {{node}} {{status}}")],
+                kind="table",
+            ),
+            Panel(
+                "Resource failures",
+                "Fail counts of the cluster's resources per node since their last cleanup, with the VM a "
+                "VirtualDomain resource manages.",
+                "short",
+                [(sel("kvm_pacemaker_resource_failures") + " > 0", "{{instance}} {{resource}} on {{node}}")],
+            ),
+            Panel(
+                "Leftover bans and moves",
+                "Location constraints that crm_resource --ban/--move left behind.",
+                "short",
+                [(sel("kvm_pacemaker_location_constraint", 'kind=~"cli-ban|cli-prefer"'),
+                  "{{instance}} {{constraint}}")],
+                kind="table",
+            ),
+            Panel(
+                "DRBD connections",
+                "Each DRBD resource's connection state towards each peer (1: current).",
+                "short",
+                [(sel("kvm_drbd_connection_state") + " == 1", "{{instance}} {{resource}} -> {{peer}} {{state}}")],
+                kind="table",
+            ),
+            Panel(
+                "DRBD out of sync and in flight",
+                "Data out of sync with each peer, and VM writes sent and not yet acknowledged.",
+                "bytes",
+                [(sel("kvm_drbd_peer_device_out_of_sync_bytes"), "{{instance}} {{resource}}/{{volume}} out of sync"),
+                 (sel("kvm_drbd_connection_ap_in_flight_bytes"), "{{instance}} {{resource}} in flight")],
+            ),
+        ],
+    )
+
+
 def build(t: Thresholds) -> dict[str, Any]:
-    rows = [thermal_row(t), memory_ecc_row(), disks_smart_row(t), kernel_events_row(t), kvm_readiness_and_config_row(), links_and_redundancy_row(t), storm_signals_row(t), iscsi_row(), zfs_and_md_raid_row(t), storage_pools_row(t), capacity_row(t)]
+    rows = [thermal_row(t), memory_ecc_row(), disks_smart_row(t), kernel_events_row(t), kvm_readiness_and_config_row(), links_and_redundancy_row(t), storm_signals_row(t), iscsi_row(), zfs_and_md_raid_row(t), storage_pools_row(t), ha_cluster_row(), capacity_row(t)]
     return dashboard(
         "kvm-host",
         "KVM host",

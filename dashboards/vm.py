@@ -54,6 +54,17 @@ def state_row() -> Row:
                 faults_only=True,
             ),
             Panel(
+                "Cluster resource",
+                "The Pacemaker resource (VirtualDomain) that manages the VM: its role on each node, and its "
+                "fail count there.",
+                "short",
+                [(sel("kvm_pacemaker_resource_role") + " * on (job, instance, resource) group_left (domain) "
+                  + sel("kvm_pacemaker_resource_info", d), "{{domain}} {{resource}} {{role}} on {{node}}"),
+                 (sel("kvm_pacemaker_resource_failures") + " * on (job, instance, resource) group_left (domain) "
+                  + sel("kvm_pacemaker_resource_info", d), "{{domain}} {{resource}} failures on {{node}}")],
+                faults_only=True,
+            ),
+            Panel(
                 "OOM kills",
                 "The VM's QEMU killed by the OOM killer.",
                 "short",

@@ -8,13 +8,13 @@ and a quiet `Case`, and run `python alerts/generate.py`.
 
 from __future__ import annotations
 
-from bundle import capacity, exporter, hardware, network, remediation, storage, virtualization
+from bundle import capacity, cluster, exporter, hardware, network, remediation, storage, virtualization
 from bundle.model import HOST, VM, Alert, Case, J, Record, RecordCase, grew, s
 from bundle.records import RECORDS as HOST_RECORDS
 from bundle.slo import SLO_RECORDS
 
 ALERTS: list[Alert] = [*hardware.ALERTS, *virtualization.ALERTS, *network.ALERTS, *storage.ALERTS,
-                       *capacity.ALERTS, *exporter.ALERTS, *remediation.ALERTS]
+                       *cluster.ALERTS, *capacity.ALERTS, *exporter.ALERTS, *remediation.ALERTS]
 RECORDS = [*HOST_RECORDS, *remediation.RECORDS]
 
 __all__ = ["ALERTS", "HOST", "RECORDS", "SLO_RECORDS", "VM", "Alert", "Case", "J", "Record", "RecordCase", "grew", "s"]
