@@ -4,10 +4,11 @@ of the rules passes in a second), a real Alertmanager with the example routing n
 webhook; the alert must arrive with its labels, receiver and runbook URL, and resolve once
 the fault is removed.
 
-Four exporters: A reads copies of the fixture trees and fake smartctl/zpool/iscsiadm
-(hardware, KVM readiness, iSCSI, ZFS, md); B reads this machine (libvirtd domains, kernel
-log, /proc, a copy of /etc/libvirt); C reads a network namespace the test builds; D reads
-libvirtd through a proxy that the test cuts (LibvirtDown).
+Five exporters: A reads copies of the fixture trees and fake smartctl/zpool/iscsiadm/drbdsetup
+(hardware, KVM readiness, iSCSI, ZFS, md, DRBD); B reads this machine (libvirtd domains,
+kernel log, /proc, a copy of /etc/libvirt); C reads a network namespace the test builds; D
+reads libvirtd through a proxy that the test cuts (LibvirtDown); E reads the session's real
+corosync + Pacemaker cluster (quorum lost for real, a ban left behind).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ import pytest
 from support import cgroups
 from support.alerting_stack import alerting_stack, generate_rules
 from support.bundle import ALERTS, FAULTS
+from support.cluster import NODE, Cluster
+from support.cluster import run as cluster_run
 from support.domstats_fixtures import FIXTURES
 from support.guests import DISK_IO, SPIN, file_disk
 from support.images import damage_refcount_table, qcow2
@@ -100,7 +103,7 @@ def fixture_exporter(lab: Lab) -> tuple[str, list[Fault]]:
     env = {**os.environ, "FAKE_SMARTCTL_DIR": str(smart), "FAKE_STORAGE_DIR": str(storage)}
     running = lab.stack.enter_context(
         exporter(
-            *only("thermal", "edac", "smart", "kvm", "iscsi", "zfs", "mdraid"),
+            *only("thermal", "edac", "smart", "kvm", "iscsi", "zfs", "mdraid", "drbd"),
             f"--path.sysfs={sysfs}",
             f"--path.procfs={procfs}",
             f"--path.rootfs={rootfs}",
@@ -108,6 +111,7 @@ def fixture_exporter(lab: Lab) -> tuple[str, list[Fault]]:
             "--smartctl.interval=1s",
             "--zfs.interval=1s",
             "--iscsiadm.interval=1s",
+            "--drbd.interval=1s",
             *storage_flags,
             env=env,
         )
@@ -124,6 +128,9 @@ def fixture_exporter(lab: Lab) -> tuple[str, list[Fault]]:
     degraded["pools"]["zpool-hdd"]["state"] = "DEGRADED"
     tun = rootfs / "dev" / "net" / "tun"
     tun_content = tun.read_bytes()
+    drbd = storage / "drbdsetup" / "status.json"
+    drbd_healthy = drbd.read_text()
+    drbd_peer = {"resource": "1-single-0", "peer_node_id": "1", "peer": "SLE15-sp1-gm-drbd1145296-node1"}
     return instance, [
         Fault(
             "cpu_overheat",
@@ -192,6 +199,28 @@ def fixture_exporter(lab: Lab) -> tuple[str, list[Fault]]:
             replace_in(procfs / "mdstat", "[8/8] [UUUUUUUU]", "[8/7] [UUUUUUU_]"),
             replace_in(procfs / "mdstat", "[8/7] [UUUUUUU_]", "[8/8] [UUUUUUUU]"),
         ),
+        Fault("replication_lag", "DrbdDisconnected", instance, {**drbd_peer, "state": "StandAlone"},
+              edit_json(drbd, (0, "connections", 0, "connection-state"), "StandAlone"),
+              lambda: drbd.write_text(drbd_healthy)),
+    ]
+
+
+def cluster_exporter(lab: Lab, cluster: Cluster) -> tuple[str, list[Fault]]:
+    """Exporter E over the session's real corosync + Pacemaker cluster: quorum lost for real
+    (a second node in the nodelist that never runs), a ban left behind on a Dummy resource."""
+    cluster.add('<primitive id="dummy" class="ocf" provider="pacemaker" type="Dummy">'
+                '<operations><op id="dummy-mon" name="monitor" interval="5s"/></operations></primitive>')
+    lab.stack.callback(cluster.remove, "dummy")
+    running = lab.stack.enter_context(exporter(*only("pacemaker", "corosync"), "--pacemaker.interval=1s",
+                                               "--corosync.interval=1s"))
+    instance = running.url.removeprefix("http://")
+    ban = ["crm_resource", "--resource", "dummy"]
+    return instance, [
+        Fault("cluster_quorum", "ClusterQuorumLost", instance, {},
+              lambda: cluster.set_nodes(2), lambda: cluster.set_nodes(1)),
+        Fault("ha_resource", "HaResourceBanLeftover", instance,
+              {"constraint": f"cli-ban-dummy-on-{NODE}", "kind": "cli-ban"},
+              lambda: cluster_run(*ban, "--ban", "--node", NODE), lambda: cluster_run(*ban, "--clear")),
     ]
 
 
@@ -477,7 +506,7 @@ def expected_receiver(alertname: str) -> str:
     )
 
 
-def test_every_fault_reaches_alertmanager_and_resolves(tmp_path: Path, domains) -> None:  # type: ignore[no-untyped-def]
+def test_every_fault_reaches_alertmanager_and_resolves(tmp_path: Path, domains, ha_cluster) -> None:  # type: ignore[no-untyped-def]
     # A one-hour crash-loop window (a minute, compressed): its crashes age out within the test.
     rules = generate_rules(tmp_path / "bundle", 60, {"thresholds": {"storm_packets_per_second_floor": 500,
                                                                       "vm_crash_loop_window": "1h"}})
@@ -487,12 +516,13 @@ def test_every_fault_reaches_alertmanager_and_resolves(tmp_path: Path, domains) 
         b, host = host_exporter(lab, domains)
         c, network, start_c = netns_exporter(lab)
         d, libvirt_faults = libvirt_exporter(lab)
+        e, cluster_faults = cluster_exporter(lab, ha_cluster)
         exporter_c = start_c()
-        faults = [*hardware, *host, *network, *libvirt_faults]
+        faults = [*hardware, *host, *network, *libvirt_faults, *cluster_faults]
         # exporter_health: below; remediation: test_remediation_e2e.py, with real remediators
         covered = {f.fault for f in faults} | {"exporter_health", "remediation"}
         assert covered == set(FAULTS), "a fault id without a case"
-        monitoring = stack.enter_context(alerting_stack(tmp_path, [a, b, c, d], rules))
+        monitoring = stack.enter_context(alerting_stack(tmp_path, [a, b, c, d, e], rules))
         # Healthy first, for longer than the longest compressed window (15 s): counters need
         # samples from before the fault, and the new-series rules need `up offset 15s`.
         time.sleep(20)

@@ -147,8 +147,8 @@ def test_fleet_map_has_a_panel_per_fault_id() -> None:
     for fault in FAULTS:
         assert f"{fault}: firing alerts" in titles, fault
     rows = [p["title"] for p in BOARDS["kvm-fleet.json"]["panels"] if p["type"] == "row"]
-    assert rows == ["Fleet", "Hardware", "Virtualization", "Network", "Storage", "Cluster", "Capacity", "Exporter",
-                    "Self-healing"]
+    assert rows == ["Fleet", "Hardware", "Virtualization", "Network", "Storage", "Cluster", "Capacity",
+                    "Exporter", "Self-healing"]
 
 
 def test_grafana_provisioning_points_at_the_dashboards() -> None:

@@ -20,6 +20,8 @@ from hypothesis import strategies as st
 from exporter import procfs, qemu_pids
 from exporter.collectors import libvirt_networks
 from exporter.collectors.config import files as libvirt_config
+from exporter.collectors.corosync import parse as corosync
+from exporter.collectors.drbd import parse as drbd
 from exporter.collectors.iscsi import sessions as iscsi
 from exporter.collectors.kernel import kmsg
 from exporter.collectors.kvm import readiness as kvm_ready
@@ -27,6 +29,7 @@ from exporter.collectors.libvirt import tuning
 from exporter.collectors.mdraid import mdstat as mdraid
 from exporter.collectors.network import netlink, procnet
 from exporter.collectors.ovs import vsctl as ovs
+from exporter.collectors.pacemaker import parse as pacemaker
 from exporter.collectors.qemu import logs as qemu_logs
 from exporter.collectors.smart import report as smart
 from exporter.collectors.storage import images as vdisk
@@ -106,6 +109,13 @@ TARGETS = [
     Target("qemu_logs.classify_line", qemu_logs.classify_line, ("kernel-log/*",)),
     Target("qemu_pids.command_line", _qemu_argv, ("kernel-log/own-kmsg-qemu-memcg-oom.kmsg",)),
     Target("qemu_pids.pidfile", qemu_pids.parse_pidfile, ("procfs/loadavg",)),
+    Target("pacemaker.crm_mon", pacemaker.parse_crm_mon, ("cluster/crm_mon/*.xml",)),
+    Target("pacemaker.cib_configuration", pacemaker.parse_cib_configuration, ("cluster/cib/*.xml",)),
+    Target("corosync.quorumtool", corosync.parse_quorumtool, ("cluster/corosync/*quorumtool*",)),
+    Target("corosync.cfgtool", corosync.parse_cfgtool, ("cluster/corosync/*cfgtool*",)),
+    Target("drbd.status_json", drbd.parse_status_json, ("cluster/drbd/*.json",)),
+    Target("drbd.events2", drbd.parse_events2, ("cluster/drbd/*events2*",)),
+    Target("drbd.proc", drbd.parse_proc_drbd, ("cluster/drbd/*proc-drbd*",)),
 ]
 
 
