@@ -540,6 +540,7 @@ def ha_cluster_row() -> Row:
                 "VirtualDomain resource manages.",
                 "short",
                 [(sel("kvm_pacemaker_resource_failures") + " > 0", "{{instance}} {{resource}} on {{node}}")],
+                faults_only=True,
             ),
             Panel(
                 "Leftover bans and moves",
@@ -548,6 +549,7 @@ def ha_cluster_row() -> Row:
                 [(sel("kvm_pacemaker_location_constraint", 'kind=~"cli-ban|cli-prefer"'),
                   "{{instance}} {{constraint}}")],
                 kind="table",
+                faults_only=True,
             ),
             Panel(
                 "DRBD connections",

@@ -18,7 +18,8 @@ from support.scrape import Samples, exporter, get, only, series
 from support.storage_fakes import build_fake_storage
 from support.waiting import until
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (corosync, pacemaker, libvirtd)")
+pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason="needs root (corosync, pacemaker, libvirtd)"),
+              pytest.mark.slow]
 
 CLUSTER_ONLY = (*only("pacemaker", "corosync"), "--pacemaker.interval=1s", "--corosync.interval=1s")
 

@@ -1,7 +1,8 @@
-"""What the cluster-layer collectors (pacemaker, corosync, drbd) share: whether the
-software is installed at all (a host without it runs nothing), and the state of their
-background commands in one vocabulary (`kvm_<name>_up`, `..._command_error`, when the last
-answer came), so every cluster source is served with the age of its last answer."""
+"""What the cluster-layer collectors (pacemaker, corosync, drbd; faults cluster_quorum,
+ha_resource, replication_lag) share: whether the software is installed at all (a host
+without it runs nothing), and the state of their background commands in one vocabulary
+(`kvm_<name>_up`, `..._command_error`, when the last answer came), so every cluster source
+is served with the age of its last answer."""
 
 from __future__ import annotations
 
