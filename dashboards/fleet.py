@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from panels import Panel, Thresholds, dashboard, increase, q, variable
+from panels import Panel, Thresholds, dashboard, increase, q, rate, variable
 from taxonomy import FAULTS, LAYERS
 
 # fault id -> (key signal title, expr, unit, description); every fault id needs one
@@ -76,6 +76,12 @@ SIGNALS: dict[str, tuple[str, str, str, str]] = {
         q("max by (instance) (instance_device:kvm_network_receive_packets:rate5m{S})"),
         "pps",
         "Packets per second received on the busiest interface of each host.",
+    ),
+    "network_latency": (
+        "Worst probe loss",
+        q("max by (instance) (instance_target:kvm_probe_loss:ratio5m{S})"),
+        "percentunit",
+        "The probe target losing the most probes over 5 minutes, per host.",
     ),
     "iscsi_session": (
         "iSCSI sessions logged in",
@@ -247,7 +253,24 @@ def build(t: Thresholds, runbooks: str) -> dict[str, Any]:
         [(q("up{S}"), "{{instance}}")],
         steps=[],
     )
-    rows.insert(0, ("Fleet", [ranking, up]))
+    states = Panel(
+        "VMs per state per host",
+        "How many VMs each host has in each libvirt state over time (running, paused, shutoff, "
+        "crashed, ...): a fleet-wide timeline of VM states.",
+        "short",
+        [(q("count by (instance, state) (kvm_domain_state_info{S})"), "{{instance}} {{state}}")],
+        kind="status-history",
+    )
+    iops = Panel(
+        "Fleet disk IOPS",
+        "Read and write requests per second of every VM disk, per host, and the fleet's total.",
+        "iops",
+        [(f"sum by (instance) ({rate('kvm_domain_block_read_requests_total')} + "
+          f"{rate('kvm_domain_block_write_requests_total')})", "{{instance}}"),
+         (f"sum ({rate('kvm_domain_block_read_requests_total')} + "
+          f"{rate('kvm_domain_block_write_requests_total')})", "fleet")],
+    )
+    rows.insert(0, ("Fleet", [ranking, up, states, iops]))
     rows.append(("Self-healing", SELF_HEALING))
     return dashboard(
         "kvm-fleet",

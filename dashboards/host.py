@@ -569,8 +569,40 @@ def ha_cluster_row() -> Row:
     )
 
 
+def latency_row(t: Thresholds) -> Row:
+    """The probes (network_latency) row."""
+    return (
+        "Latency and loss (network_latency)",
+        [
+            Panel(
+                "RTT distribution",
+                "Round-trip times of the probes to every target, as a heatmap of the histogram's buckets.",
+                "s",
+                [(f"sum by (le) ({increase('kvm_probe_rtt_seconds_bucket')})", "{{le}}")],
+                kind="heatmap",
+            ),
+            Panel(
+                "RTT p95 per target",
+                "The 95th percentile of each target's round-trip time over 5 minutes.",
+                "s",
+                [(sel("instance_target:kvm_probe_rtt_seconds:p95_5m"),
+                  "{{instance}} {{target}} ({{kind}})")],
+                steps=[(t["probe_rtt_p95_seconds"], "orange")],
+            ),
+            Panel(
+                "Loss per target",
+                "Share of the probes lost over 5 minutes; NetworkProbeLossHigh fires above the threshold.",
+                "percentunit",
+                [(sel("instance_target:kvm_probe_loss:ratio5m"),
+                  "{{instance}} {{target}} ({{kind}})")],
+                steps=[(t["probe_loss_ratio"], "orange")],
+            ),
+        ],
+    )
+
+
 def build(t: Thresholds) -> dict[str, Any]:
-    rows = [thermal_row(t), memory_ecc_row(), disks_smart_row(t), kernel_events_row(t), kvm_readiness_and_config_row(), links_and_redundancy_row(t), storm_signals_row(t), iscsi_row(), zfs_and_md_raid_row(t), storage_pools_row(t), ha_cluster_row(), capacity_row(t)]
+    rows = [thermal_row(t), memory_ecc_row(), disks_smart_row(t), kernel_events_row(t), kvm_readiness_and_config_row(), links_and_redundancy_row(t), storm_signals_row(t), latency_row(t), iscsi_row(), zfs_and_md_raid_row(t), storage_pools_row(t), ha_cluster_row(), capacity_row(t)]
     return dashboard(
         "kvm-host",
         "KVM host",

@@ -76,6 +76,11 @@ def panel_json(
     if panel.kind == "table":
         for target in data["targets"]:
             target.update(format="table", instant=True)
+    if panel.kind == "heatmap":  # Prometheus histogram buckets, one cell row per `le`
+        for target in data["targets"]:
+            target.update(format="heatmap", legendFormat="{{le}}")
+        data["options"] = {"calculate": False, "yAxis": {"unit": panel.unit},
+                           "cellGap": 1, "color": {"scheme": "Oranges", "mode": "scheme"}}
     if panel.links:
         data["links"] = [{"title": title, "url": url} for title, url in panel.links]
     return data

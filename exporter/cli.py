@@ -30,6 +30,9 @@ def _add(parser: argparse.ArgumentParser, option: Option[Any]) -> None:
     if isinstance(option.default, bool):
         parser.add_argument(flag, dest=dest, help=help_text, action=argparse.BooleanOptionalAction,
                             default=option.default)
+    elif option.repeatable and option.parse is not None:  # each use parsed on its own
+        parser.add_argument(flag, dest=dest, help=help_text, action="append", default=[],
+                            type=argparse_type(option.parse))
     elif option.repeatable:
         parser.add_argument(flag, dest=dest, help=help_text, action="append", default=[])
     elif option.parse is not None:

@@ -17,7 +17,7 @@ from typing import Literal
 
 PREFIX = "kvm_"
 
-Kind = Literal["gauge", "counter"]
+Kind = Literal["gauge", "counter", "histogram"]
 
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
@@ -43,6 +43,25 @@ def gauge(name: str, doc: str, labelnames: Sequence[str] = ()) -> Family:
 
 def counter(name: str, doc: str, labelnames: Sequence[str] = ()) -> Family:
     return Family(PREFIX + name, doc, "counter", tuple(labelnames))
+
+
+def histogram(name: str, doc: str, labelnames: Sequence[str] = ()) -> Family:
+    """A histogram family: add each series with `observe_histogram`."""
+    return Family(PREFIX + name, doc, "histogram", tuple(labelnames))
+
+
+def observe_histogram(family: Family, labelvalues: Sequence[str], bounds: Sequence[float],
+                      counts: Sequence[int], total: float) -> None:
+    """One series of a histogram: `counts[i]` observations fell in (bounds[i-1], bounds[i]],
+    the last count above the last bound; `total` is their sum. Rows carry the sample's suffix
+    and `le` after the label values."""
+    cumulative = 0
+    values = tuple(labelvalues)
+    for bound, count in zip((*bounds, math.inf), counts, strict=True):
+        cumulative += count
+        family.rows.append(((*values, "_bucket", format_value(bound)), cumulative))
+    family.rows.append(((*values, "_sum", ""), total))
+    family.rows.append(((*values, "_count", ""), cumulative))
 
 
 def single(family: Family, value: float, *labelvalues: str) -> Family:
@@ -152,7 +171,26 @@ def render(families: Iterable[Family], openmetrics: bool = False,
     return "".join(out)
 
 
+def _render_histogram(family: Family, names: SeriesNames, out: list[str]) -> None:
+    out.append(f"# HELP {family.name} {_escape_help(family.doc)}\n")
+    out.append(f"# TYPE {family.name} histogram\n")
+    bucket_labels = (*family.labelnames, "le")
+    for row, value in family.rows:
+        *labelvalues, suffix, le = row
+        sample = family.name + suffix
+        table = names.table(sample)
+        key = (*labelvalues, le) if suffix == "_bucket" else tuple(labelvalues)
+        series = table.get(key)
+        if series is None:
+            labelnames = bucket_labels if suffix == "_bucket" else family.labelnames
+            series = (names.make(table, sample, labelnames, key) if labelnames else f"{sample} ")
+        out.append(f"{series}{format_value(value)}\n")
+
+
 def _render_family(family: Family, openmetrics: bool, names: SeriesNames, out: list[str]) -> None:
+    if family.kind == "histogram":
+        _render_histogram(family, names, out)
+        return
     is_counter = family.kind == "counter"
     sample_name = family.name + "_total" if is_counter else family.name
     header_name = family.name if (openmetrics or not is_counter) else sample_name

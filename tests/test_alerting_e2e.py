@@ -4,11 +4,12 @@ of the rules passes in a second), a real Alertmanager with the example routing n
 webhook; the alert must arrive with its labels, receiver and runbook URL, and resolve once
 the fault is removed.
 
-Five exporters: A reads copies of the fixture trees and fake smartctl/zpool/iscsiadm/drbdsetup
+Six exporters: A reads copies of the fixture trees and fake smartctl/zpool/iscsiadm/drbdsetup
 (hardware, KVM readiness, iSCSI, ZFS, md, DRBD); B reads this machine (libvirtd domains,
 kernel log, /proc, a copy of /etc/libvirt); C reads a network namespace the test builds; D
 reads libvirtd through a proxy that the test cuts (LibvirtDown); E reads the session's real
-corosync + Pacemaker cluster (quorum lost for real, a ban left behind).
+corosync + Pacemaker cluster (quorum lost for real, a ban left behind); F probes a
+namespace over a veth pair (loss from an iptables `statistic` DROP rule).
 """
 
 from __future__ import annotations
@@ -211,6 +212,9 @@ def cluster_exporter(lab: Lab, cluster: Cluster) -> tuple[str, list[Fault]]:
     cluster.add('<primitive id="dummy" class="ocf" provider="pacemaker" type="Dummy">'
                 '<operations><op id="dummy-mon" name="monitor" interval="5s"/></operations></primitive>')
     lab.stack.callback(cluster.remove, "dummy")
+    # whatever the test's outcome, the session's cluster is left quorate and without the ban
+    lab.stack.callback(cluster_run, "crm_resource", "--resource", "dummy", "--clear")
+    lab.stack.callback(cluster.set_nodes, 1)
     # every 2 s: crm_mon and cibadmin cost the cluster's daemons CPU the busy VMs here need
     running = lab.stack.enter_context(exporter(*only("pacemaker", "corosync"), "--pacemaker.interval=2s",
                                                "--corosync.interval=2s"))
@@ -265,10 +269,12 @@ def host_exporter(lab: Lab, domains) -> tuple[str, list[Fault]]:  # type: ignore
     steal_name, slow_name = domains.name("e2esteal"), domains.name("e2eslow")
 
     def noisy_neighbours() -> None:
-        """Two always-busy vCPUs pinned to one host CPU: each waits half the time (steal). One
-        of them also reads and writes its disk, throttled to 2 IOPS: its requests queue."""
+        """Always-busy vCPUs pinned to one host CPU: the spinning ones wait half the time or
+        more (steal), whatever the disk reader does. That one reads and writes its disk,
+        throttled to 2 IOPS: its requests queue."""
         neighbours.append(domains.create(name=steal_name, program=SPIN))
         neighbours.append(domains.create(name=slow_name, program=DISK_IO))
+        neighbours.append(domains.create(name=domains.name("e2ehog"), program=SPIN))
         last = tuple(cpu == os.cpu_count() - 1 for cpu in range(os.cpu_count() or 1))
         for dom in neighbours:
             dom.pinVcpu(0, last)  # virsh vcpupin
@@ -474,6 +480,28 @@ def netns_exporter(lab: Lab) -> tuple[str, list[Fault], Callable[[], Exporter]]:
     return instance, faults, start
 
 
+def probe_exporter(lab: Lab) -> tuple[str, list[Fault]]:
+    """Exporter F probing a namespace over a veth pair with link-local addresses, 10 probes a
+    second; loss from an iptables `statistic` DROP rule on the namespace's side."""
+    far = Netns("e2eprobe")
+    lab.stack.callback(far.close)
+    near_link, far_link = f"kvmxtph{far.name[-6:]}", f"kvmxtpf{far.name[-6:]}"
+    run("ip", "link", "add", near_link, "type", "veth", "peer", far_link, "netns", far.name)
+    run("ip", "addr", "add", "169.254.78.1/30", "dev", near_link)
+    far.ip("addr", "add", "169.254.78.2/30", "dev", far_link)
+    run("ip", "link", "set", near_link, "up")
+    far.ip("link", "set", far_link, "up")
+    running = lab.stack.enter_context(exporter(*only("probe"), "--probe.target=far=169.254.78.2",
+                                               "--probe.interval=100ms", "--no-probe.auto-targets"))
+    instance = running.url.removeprefix("http://")
+    rule = ["INPUT", "-p", "icmp", "--icmp-type", "echo-request", "-m", "statistic", "--mode", "random",
+            "--probability", "0.6", "-j", "DROP"]
+    return instance, [Fault("network_latency", "NetworkProbeLossHigh", instance, {"target": "far",
+                                                                                  "kind": "icmp"},
+                            lambda: far.exec("iptables", "-A", *rule), lambda: far.exec("iptables", "-D",
+                                                                                        *rule))]
+
+
 def libvirt_exporter(lab: Lab) -> tuple[str, list[Fault]]:
     """Exporter D reads the real libvirtd through a proxy the test cuts (LibvirtDown)."""
     proxy = LibvirtProxy(lab.tmp / "libvirt-proxy.sock")
@@ -518,12 +546,13 @@ def test_every_fault_reaches_alertmanager_and_resolves(tmp_path: Path, domains, 
         c, network, start_c = netns_exporter(lab)
         d, libvirt_faults = libvirt_exporter(lab)
         e, cluster_faults = cluster_exporter(lab, ha_cluster)
+        f, probe_faults = probe_exporter(lab)
         exporter_c = start_c()
-        faults = [*hardware, *host, *network, *libvirt_faults, *cluster_faults]
+        faults = [*hardware, *host, *network, *libvirt_faults, *cluster_faults, *probe_faults]
         # exporter_health: below; remediation: test_remediation_e2e.py, with real remediators
         covered = {f.fault for f in faults} | {"exporter_health", "remediation"}
         assert covered == set(FAULTS), "a fault id without a case"
-        monitoring = stack.enter_context(alerting_stack(tmp_path, [a, b, c, d, e], rules))
+        monitoring = stack.enter_context(alerting_stack(tmp_path, [a, b, c, d, e, f], rules))
         # Healthy first, for longer than the longest compressed window (15 s): counters need
         # samples from before the fault, and the new-series rules need `up offset 15s`.
         time.sleep(20)

@@ -199,6 +199,9 @@ def test_every_panel_query_returns_data_from_a_live_prometheus(tmp_path: Path, d
         "--no-collector.kernel",
         "--no-collector.qemu",
         "--no-network.ethtool",
+        "--probe.target=lo=127.0.0.1",  # loopback only: no auto targets (gateways)
+        "--no-probe.auto-targets",
+        "--probe.interval=200ms",
         *storage_flags,
     ]
     image = qcow2(domains.tmp_path / "dash.qcow2")

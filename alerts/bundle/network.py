@@ -210,3 +210,75 @@ ALERTS: list[Alert] = [
                          s("kvm_libvirt_network_autostart", 'network="lab"'): "0x10"}, at="8m"),
         ]),
 ]
+
+PROBE = 'target="hv2",kind="icmp"'
+LOSS = "instance_target:kvm_probe_loss:ratio5m"
+P95 = "instance_target:kvm_probe_rtt_seconds:p95_5m"
+
+
+def rtt_buckets(fast: str, slow: str) -> dict[str, str]:
+    """Cumulative RTT buckets of target hv2: `fast` answers under 10 ms, `slow` under 500 ms."""
+    return {s("kvm_probe_rtt_seconds_bucket", f'{PROBE},le="0.01"'): fast,
+            s("kvm_probe_rtt_seconds_bucket", f'{PROBE},le="0.5"'): slow,
+            s("kvm_probe_rtt_seconds_bucket", f'{PROBE},le="+Inf"'): slow}
+
+
+LATENCY = [
+    Alert(
+        name="NetworkProbeLossHigh", layer="network", fault="network_latency", severity="warning",
+        expr=f"{LOSS}{{$sel}} > $probe_loss_ratio and {LOSS}{{$sel}} < 1",
+        for_="1m", summary="Probes to a target are being lost.",
+        description=f"{{{{ $value | humanizePercentage }}}} of the {{{{ $labels.kind }}}} probes from {HOST} to "
+        "{{ $labels.target }} were lost over 5 minutes.",
+        impact="Traffic to that peer, portal or gateway is being dropped: storage I/O stalls, live "
+        "migrations slow down or fail.",
+        diagnosis=["`ping -c 100 -i 0.2 TARGET` from the host", "`mtr -rwc 100 TARGET` (which hop drops)",
+                   "`ip -s link` on the path's interfaces (errors, drops)", "the switch ports' counters"],
+        mitigation=["Fix the dropping hop (a bad cable, an overloaded link, a policer); move storage or "
+                    "migration traffic to a healthy path."],
+        dashboard="KVM host", cases=[
+            Case(series={s("kvm_probe_sent_total", PROBE): "0+60x15", s("kvm_probe_received_total", PROBE): "0+36x15"},
+                 at="12m", labels={"target": "hv2", "kind": "icmp"},
+                 description="40% of the icmp probes from hv1:9978 to hv2 were lost over 5 minutes."),
+            Case(series={s("kvm_probe_sent_total", PROBE): "0+60x15", s("kvm_probe_received_total", PROBE): "0+59x15"},
+                 at="12m"),
+        ]),
+    Alert(
+        name="NetworkLatencyHigh", layer="network", fault="network_latency", severity="warning",
+        expr=f"{P95}{{$sel}} > $probe_rtt_p95_seconds"
+        f" and {P95}{{$sel}} > $probe_baseline_factor * ({P95}_avg1w{{$sel}} or {P95}{{$sel}} * 0)",
+        for_="5m", summary="Round-trip time to a target surged.",
+        description=f"The p95 round-trip time from {HOST} to {{{{ $labels.target }}}} is {{{{ $value | humanizeDuration }}}}, "
+        "above the ceiling and far above its weekly level.",
+        impact="Synchronous storage (iSCSI, DRBD protocol C) and live migration slow down with the path.",
+        diagnosis=["`mtr -rwc 100 TARGET`", "the path's interface utilisation (the host dashboard's links)",
+                   "`tc -s qdisc` on the path (queues, drops)"],
+        mitigation=["Relieve or reroute the congested link; pause a bulk transfer (a backup, a migration)."],
+        dashboard="KVM host", cases=[
+            Case(series={**rtt_buckets("0+60x20", "0+60x20"), **{s("kvm_probe_rtt_seconds_bucket", f'{PROBE},le="0.01"'):
+                                                                   "0+60x10 600+0x10"}},
+                 at="18m", labels={"target": "hv2", "kind": "icmp"},
+                 description="The p95 round-trip time from hv1:9978 to hv2 is 475.5ms, above the ceiling and far "
+                 "above its weekly level."),
+            Case(series=rtt_buckets("0+60x20", "0+60x20"), at="18m"),
+        ]),
+    Alert(
+        name="NetworkProbeTargetUnreachable", layer="network", fault="network_latency", severity="critical",
+        expr=f"{LOSS}{{$sel}} == 1",
+        for_="2m", summary="A probe target answers no probe at all.",
+        description=f"{{{{ $labels.target }}}} has answered none of the {{{{ $labels.kind }}}} probes from {HOST} "
+        "for 5 minutes.",
+        impact="The peer, storage portal or gateway is unreachable from this host: its iSCSI sessions, "
+        "migrations or routed traffic are down.",
+        diagnosis=["`ping TARGET` / `nc -zv HOST PORT`", "`ip route get ADDRESS`", "`ip neigh` (ARP/NDP "
+                   "for the next hop)", "the link and the switch port"],
+        mitigation=["Restore the path (link, route, VLAN, firewall) or the target itself."],
+        dashboard="KVM host", cases=[
+            Case(series={s("kvm_probe_sent_total", PROBE): "0+60x15", s("kvm_probe_received_total", PROBE): "0+60x5 300x10"},
+                 at="14m", labels={"target": "hv2", "kind": "icmp"},
+                 description="hv2 has answered none of the icmp probes from hv1:9978 for 5 minutes."),
+            Case(series={s("kvm_probe_sent_total", PROBE): "0+60x15", s("kvm_probe_received_total", PROBE): "0+30x15"},
+                 at="14m"),
+        ]),
+]
+ALERTS += LATENCY

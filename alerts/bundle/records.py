@@ -24,6 +24,16 @@ RECORDS = [
     # The baseline leaves out the last hour, so a storm does not raise its own yardstick.
     Record("instance_device:kvm_network_receive_packets:rate5m_avg1w",
            "avg_over_time(instance_device:kvm_network_receive_packets:rate5m[1w] offset 1h)"),
+    # Probes: loss as a ratio of the window, RTT p95 and its weekly baseline (leaving out the
+    # last hour, so a surge does not raise its own yardstick).
+    Record("instance_target:kvm_probe_loss:ratio5m",
+           "1 - sum by (job, instance, target, kind) (increase(kvm_probe_received_total{$sel}[5m]))"
+           " / sum by (job, instance, target, kind) (increase(kvm_probe_sent_total{$sel}[5m]) > 0)"),
+    Record("instance_target:kvm_probe_rtt_seconds:p95_5m",
+           "histogram_quantile(0.95, sum by (job, instance, target, kind, le)"
+           " (rate(kvm_probe_rtt_seconds_bucket{$sel}[5m])))"),
+    Record("instance_target:kvm_probe_rtt_seconds:p95_5m_avg1w",
+           "avg_over_time(instance_target:kvm_probe_rtt_seconds:p95_5m[1w] offset 1h)"),
     Record("instance_pool:kvm_zfs_write_amplification:ratio_rate1h",
            'sum by (job, instance, pool) (rate(kvm_zfs_pool_io_total{$sel,stat="nwritten"}[1h]))'
            " / on (job, instance, pool)"

@@ -16,6 +16,7 @@ from exporter.collectors import (
     network,
     ovs,
     pacemaker,
+    probe,
     process,
     qemu,
     smart,
@@ -26,6 +27,6 @@ from exporter.collectors import (
 
 __all__ = [
     "config", "corosync", "drbd", "edac", "guest_agent", "host", "iscsi", "kernel", "kvm", "libvirt",
-    "libvirt_networks", "mdraid", "network", "ovs", "pacemaker", "process", "qemu", "smart", "storage",
-    "thermal", "zfs",
+    "libvirt_networks", "mdraid", "network", "ovs", "pacemaker", "probe", "process", "qemu", "smart",
+    "storage", "thermal", "zfs",
 ]

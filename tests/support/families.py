@@ -50,6 +50,9 @@ from exporter.collectors.pacemaker import (
 )
 from exporter.collectors.pacemaker import resource_families as pacemaker_resource_families
 from exporter.collectors.pacemaker.parse import parse_cib_configuration, parse_crm_mon
+from exporter.collectors.probe import probe_families
+from exporter.collectors.probe.prober import Prober
+from exporter.collectors.probe.targets import Target
 from exporter.collectors.process import ProcessSample, process_families
 from exporter.collectors.qemu import log_families
 from exporter.collectors.qemu import process_families as qemu_process_families
@@ -135,9 +138,11 @@ def every_family_name() -> set[str]:
     families += procnet_families(read_procnet(FIXTURES / "procfs"))
     families.append(broadcast_family({("eth0", "rx_broadcast"): 1}, DeviceFilter()))
     families += ovs_families(parse_vsctl((FIXTURES / "ovs" / "ovs-vsctl-3.1-netdev.json").read_text()))
-    families += storage_families() + cluster_families()
+    families += storage_families() + cluster_families() + probe_sample_families()
     text = render(families)
-    return set(re.findall(r"^# TYPE (\S+)", text, re.M))
+    names = set(re.findall(r"^# TYPE (\S+)", text, re.M))
+    histograms = re.findall(r"^# TYPE (\S+) histogram", text, re.M)  # queried by their samples
+    return names | {h + suffix for h in histograms for suffix in ("_bucket", "_sum", "_count")}
 
 
 def storage_families() -> list[Family]:
@@ -192,6 +197,18 @@ def cluster_families() -> list[Family]:
     source = gauge("drbd_source_info", "x", ["source"])
     source.add(("status-json",), 1)
     return [*families, source]
+
+
+def probe_sample_families() -> list[Family]:
+    prober = Prober([Target("gw", "192.0.2.1", 0, "gateway"), Target("portal", "192.0.2.5", 3260)], 1.0, 1.0,
+                    (0.001, 0.01), "raw")
+    prober.stats["gw"].sent = 2
+    prober.stats["gw"].observe(0.0004)
+    prober.stats["portal"].failures["refused"] = 1
+    families = probe_families(prober)
+    count = gauge("probe_targets", "x", ["source"])
+    count.add(("flag",), 1)
+    return [*families, count]
 
 
 async def poller_noop() -> None:

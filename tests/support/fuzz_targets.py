@@ -30,6 +30,7 @@ from exporter.collectors.mdraid import mdstat as mdraid
 from exporter.collectors.network import netlink, procnet
 from exporter.collectors.ovs import vsctl as ovs
 from exporter.collectors.pacemaker import parse as pacemaker
+from exporter.collectors.probe import targets as probe_targets
 from exporter.collectors.qemu import logs as qemu_logs
 from exporter.collectors.smart import report as smart
 from exporter.collectors.storage import images as vdisk
@@ -109,6 +110,9 @@ TARGETS = [
     Target("qemu_logs.classify_line", qemu_logs.classify_line, ("kernel-log/*",)),
     Target("qemu_pids.command_line", _qemu_argv, ("kernel-log/own-kmsg-qemu-memcg-oom.kmsg",)),
     Target("qemu_pids.pidfile", qemu_pids.parse_pidfile, ("procfs/loadavg",)),
+    Target("probe.peers", probe_targets.parse_peers, ("cluster/corosync/*quorumtool*", "procfs/net/route")),
+    Target("probe.default_gateways", probe_targets.default_gateways,
+           ("procfs/net/route", "procfs/net/ipv6_route")),
     Target("pacemaker.crm_mon", pacemaker.parse_crm_mon, ("cluster/crm_mon/*.xml",)),
     Target("pacemaker.cib_configuration", pacemaker.parse_cib_configuration, ("cluster/cib/*.xml",)),
     Target("corosync.quorumtool", corosync.parse_quorumtool, ("cluster/corosync/*quorumtool*",)),
