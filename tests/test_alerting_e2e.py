@@ -34,7 +34,6 @@ from support import cgroups
 from support.alerting_stack import alerting_stack, generate_rules
 from support.bundle import ALERTS, FAULTS
 from support.cluster import NODE, Cluster
-from support.cluster import run as cluster_run
 from support.domstats_fixtures import FIXTURES
 from support.guests import DISK_IO, SPIN, file_disk
 from support.images import damage_refcount_table, qcow2
@@ -213,7 +212,7 @@ def cluster_exporter(lab: Lab, cluster: Cluster) -> tuple[str, list[Fault]]:
                 '<operations><op id="dummy-mon" name="monitor" interval="5s"/></operations></primitive>')
     lab.stack.callback(cluster.remove, "dummy")
     # whatever the test's outcome, the session's cluster is left quorate and without the ban
-    lab.stack.callback(cluster_run, "crm_resource", "--resource", "dummy", "--clear")
+    lab.stack.callback(run, "crm_resource", "--resource", "dummy", "--clear")
     lab.stack.callback(cluster.set_nodes, 1)
     # every 2 s: crm_mon and cibadmin cost the cluster's daemons CPU the busy VMs here need
     running = lab.stack.enter_context(exporter(*only("pacemaker", "corosync"), "--pacemaker.interval=2s",
@@ -225,7 +224,7 @@ def cluster_exporter(lab: Lab, cluster: Cluster) -> tuple[str, list[Fault]]:
               lambda: cluster.set_nodes(2), lambda: cluster.set_nodes(1)),
         Fault("ha_resource", "HaResourceBanLeftover", instance,
               {"constraint": f"cli-ban-dummy-on-{NODE}", "kind": "cli-ban"},
-              lambda: cluster_run(*ban, "--ban", "--node", NODE), lambda: cluster_run(*ban, "--clear")),
+              lambda: run(*ban, "--ban", "--node", NODE), lambda: run(*ban, "--clear")),
     ]
 
 

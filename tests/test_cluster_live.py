@@ -12,8 +12,9 @@ from pathlib import Path
 
 import psutil
 import pytest
-from support.cluster import NODE, Cluster, run
+from support.cluster import NODE, Cluster
 from support.domstats_fixtures import FIXTURES
+from support.netns import run
 from support.scrape import Samples, exporter, get, only, series
 from support.storage_fakes import build_fake_storage
 from support.waiting import until

@@ -6,8 +6,10 @@ is served with the age of its last answer."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 from exporter.commands import CommandError
@@ -63,3 +65,46 @@ def present_family(name: str, what: str, present: bool) -> Family:
 
 def flag(value: bool | None) -> float:
     return 1.0 if value else 0.0
+
+
+PRESENCE_TTL = 60.0  # how long "installed or not" is trusted: software is rarely added
+
+
+class ClusterCollector(ABC):
+    """A collector of the cluster layer: whether its software is installed is checked off
+    the event loop at most every PRESENCE_TTL seconds; without it the collector says so and
+    its poller never starts; with it, a scrape waits only for the poller's first round and
+    serves the last answers."""
+
+    name: str
+    software: str  # what `kvm_<name>_present` says is installed, e.g. "Pacemaker (crm_mon)"
+    background: Poller
+
+    def __init__(self) -> None:
+        self._present: bool | None = None
+        self._checked = 0.0
+
+    @abstractmethod
+    def installed(self) -> bool:
+        """Whether the software is on this host (blocking: stats files)."""
+
+    @abstractmethod
+    def answer_families(self) -> list[Family]:
+        """The series of the last answers, `status_families` included."""
+
+    async def present(self) -> bool:
+        if self._present is None or time.monotonic() - self._checked > PRESENCE_TTL:
+            self._present = await asyncio.to_thread(self.installed)
+            self._checked = time.monotonic()
+        return self._present
+
+    async def collect(self) -> list[Family]:
+        present = await self.present()
+        families = [present_family(self.name, self.software, present)]
+        if not present:
+            return families
+        await self.background.first_round()
+        return [*families, *self.answer_families()]
+
+    async def close(self) -> None:
+        await self.background.stop()

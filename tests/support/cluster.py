@@ -21,6 +21,7 @@ from pathlib import Path
 import psutil
 
 from support.guests import HALT, boot_image, domain_xml
+from support.netns import run
 from support.waiting import until
 
 NODE = "kvmxt-node1"
@@ -41,18 +42,12 @@ def corosync_conf(nodes: int) -> str:
             "logging {\n    to_stderr: yes\n    to_syslog: no\n    to_logfile: no\n}\n")
 
 
-def run(*argv: str) -> str:
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
-    if done.returncode != 0:
-        raise AssertionError(f"{' '.join(argv)}: exit {done.returncode}: {done.stderr.strip()}")
-    return done.stdout
-
-
 class Cluster:
     def __init__(self, scratch: Path) -> None:
         self.scratch = scratch
         self.conf = scratch / "corosync.conf"
         self.processes: list[subprocess.Popen[bytes]] = []
+        self.images: Path | None = None  # the VirtualDomain resources' disks and XML
         self.before = {d: set(os.listdir(d)) if d.is_dir() else None for d in STATE_DIRS}
 
     def start(self) -> None:
@@ -75,9 +70,8 @@ class Cluster:
 
     def virtual_domain(self, resource: str, domain: str) -> Path:
         """A VirtualDomain resource managing a new KVM domain; returns the domain's XML file."""
-        images = Path("/var/lib/libvirt/images") / f"kvm-exporter-tests-{self.scratch.name}"
+        images = self.images = Path("/var/lib/libvirt/images") / f"kvm-exporter-tests-{self.scratch.name}"
         images.mkdir(mode=0o755, parents=True, exist_ok=True)
-        self.images = images
         xml = images / f"{domain}.xml"
         xml.write_text(domain_xml(domain, boot_image(images / f"{domain}.img", HALT)))
         self.add(f"""<primitive id="{resource}" class="ocf" provider="heartbeat" type="VirtualDomain">
@@ -151,7 +145,7 @@ class Cluster:
                     shutil.rmtree(path, ignore_errors=True)
                 else:
                     path.unlink(missing_ok=True)
-        if getattr(self, "images", None) is not None:
+        if self.images is not None:
             for xml in self.images.glob("*.xml"):  # a domain the cluster failed to stop
                 subprocess.run(["virsh", "-c", "qemu:///system", "destroy", xml.stem], capture_output=True)
             shutil.rmtree(self.images, ignore_errors=True)

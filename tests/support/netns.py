@@ -12,9 +12,10 @@ from pathlib import Path
 
 
 def run(*argv: str) -> str:
-    result = subprocess.run(argv, capture_output=True, text=True, check=False)
+    """Stdout of a command that must succeed (within a minute); its stderr in the failure."""
+    result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=60)
     if result.returncode != 0:
-        raise AssertionError(f"{' '.join(argv)}: {result.stderr.strip()}")
+        raise AssertionError(f"{' '.join(argv)}: exit {result.returncode}: {result.stderr.strip()}")
     return result.stdout
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 
 from exporter.collector import register
-from exporter.collectors.cluster import Answers, flag, installed, present_family, status_families
+from exporter.collectors.cluster import Answers, ClusterCollector, flag, installed, status_families
 from exporter.collectors.corosync.parse import (
     CFGTOOL_ARGS,
     QUORUMTOOL_ARGS,
@@ -110,29 +110,27 @@ def link_families(links: Links) -> list[Family]:
     return [ring, peer]
 
 
-class CorosyncCollector:
+class CorosyncCollector(ClusterCollector):
     name = "corosync"
+    software = "corosync (corosync-quorumtool)"
 
     def __init__(self, settings: Settings) -> None:
+        super().__init__()
         self.poller = CorosyncPoller(settings)
+        self.background = self.poller.background
 
-    async def collect(self) -> list[Family]:
-        present = installed(self.poller.quorumtool)
-        families = [present_family("corosync", "corosync (corosync-quorumtool)", present)]
-        if not present:
-            return families
-        await self.poller.background.first_round()
+    def installed(self) -> bool:
+        return installed(self.poller.quorumtool)
+
+    def answer_families(self) -> list[Family]:
         p = self.poller
-        families += status_families("corosync", "corosync-quorumtool", "corosync-quorumtool",
-                                    p.answers, p.background)
+        families = status_families("corosync", "corosync-quorumtool", "corosync-quorumtool",
+                                   p.answers, p.background)
         if p.quorum is not None:
             families += quorum_families(p.quorum)
         if p.links is not None:
             families += link_families(p.links)
         return families
-
-    async def close(self) -> None:
-        await self.poller.background.stop()
 
 
 QUORUMTOOL = Option("corosync.quorumtool-path", "corosync-quorumtool", "corosync-quorumtool to run.")

@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 
 from exporter.collector import register
-from exporter.collectors.cluster import Answers, flag, installed, present_family, status_families
+from exporter.collectors.cluster import Answers, ClusterCollector, flag, installed, status_families
 from exporter.collectors.drbd.parse import (
     EVENTS2_ARGS,
     STATUS_JSON_ARGS,
@@ -82,7 +82,7 @@ class DrbdPoller:
         return "proc", parse_proc_drbd(text)
 
     async def poll(self) -> None:
-        use_proc = not installed(self.drbdsetup)
+        use_proc = not await asyncio.to_thread(installed, self.drbdsetup)
         command = "proc-drbd" if use_proc else "drbdsetup"
         try:
             self.source, self.resources = await (self._proc() if use_proc else self._drbdsetup())
@@ -208,29 +208,27 @@ def connection_families(resources: list[Resource]) -> list[Family]:
             out_of_sync, sync, *waiting.values(), suspended, *traffic.values()]
 
 
-class DrbdCollector:
+class DrbdCollector(ClusterCollector):
     name = "drbd"
+    software = "DRBD (drbdsetup or /proc/drbd)"
 
     def __init__(self, settings: Settings) -> None:
+        super().__init__()
         self.poller = DrbdPoller(settings)
+        self.background = self.poller.background
 
-    async def collect(self) -> list[Family]:
-        present = await asyncio.to_thread(self.poller.present)
-        families = [present_family("drbd", "DRBD (drbdsetup or /proc/drbd)", present)]
-        if not present:
-            return families
-        await self.poller.background.first_round()
+    def installed(self) -> bool:
+        return self.poller.present()
+
+    def answer_families(self) -> list[Family]:
         p = self.poller
         main = "proc-drbd" if p.source == "proc" else "drbdsetup"
-        families += status_families("drbd", "DRBD status read", main, p.answers, p.background)
         source = gauge("drbd_source_info", "Where the DRBD state comes from: status-json, events2 "
                        "(DRBD 9 drbdsetup) or proc (DRBD 8.4 /proc/drbd).", ["source"])
         if p.source:
             source.add((p.source,), 1)
-        return [*families, source, *resource_families(p.resources, p.split_brain)]
-
-    async def close(self) -> None:
-        await self.poller.background.stop()
+        return [*status_families("drbd", "DRBD status read", main, p.answers, p.background), source,
+                *resource_families(p.resources, p.split_brain)]
 
 
 DRBDSETUP = Option("drbd.drbdsetup-path", "drbdsetup", "drbdsetup to run (DRBD 9); without it, "

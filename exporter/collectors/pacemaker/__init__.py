@@ -18,7 +18,7 @@ import os
 from dataclasses import dataclass, field
 
 from exporter.collector import read_errors_family, register
-from exporter.collectors.cluster import Answers, flag, installed, present_family, status_families
+from exporter.collectors.cluster import Answers, ClusterCollector, flag, installed, status_families
 from exporter.collectors.pacemaker.parse import (
     CIB_ARGS,
     CRM_MON_ARGS,
@@ -100,7 +100,7 @@ class PacemakerPoller:
             self.answers.succeeded("crm_mon")
 
     async def _cib(self) -> None:
-        if not installed(self.cibadmin):
+        if not await asyncio.to_thread(installed, self.cibadmin):
             return
         try:
             output = await self.background.output([self.cibadmin, *CIB_ARGS], self.timeout)
@@ -243,21 +243,22 @@ def constraint_families(constraints: list[Constraint]) -> list[Family]:
     return [family]
 
 
-class PacemakerCollector:
+class PacemakerCollector(ClusterCollector):
     name = "pacemaker"
+    software = "Pacemaker (crm_mon)"
 
     def __init__(self, settings: Settings) -> None:
+        super().__init__()
         self.poller = PacemakerPoller(settings)
+        self.background = self.poller.background
 
-    async def collect(self) -> list[Family]:
-        present = installed(self.poller.crm_mon)
-        families = [present_family("pacemaker", "Pacemaker (crm_mon)", present)]
-        if not present:
-            return families
-        await self.poller.background.first_round()
+    def installed(self) -> bool:
+        return installed(self.poller.crm_mon)
+
+    def answer_families(self) -> list[Family]:
         p = self.poller
-        families += status_families("pacemaker", "crm_mon", "crm_mon", p.answers, p.background)
-        families.append(read_errors_family(self.name, p.domain_names.errors))
+        families = [*status_families("pacemaker", "crm_mon", "crm_mon", p.answers, p.background),
+                    read_errors_family(self.name, p.domain_names.errors)]
         if p.status is None:
             return families
         # the CIB's constraints when cibadmin answered (cli-prefer too), else crm_mon's bans
@@ -265,9 +266,6 @@ class PacemakerCollector:
         return [*families, *summary_families(p.status), *node_families(p.status),
                 *resource_families(p.status, p.domains, p.config), *failure_families(p.status),
                 *constraint_families(constraints)]
-
-    async def close(self) -> None:
-        await self.poller.background.stop()
 
 
 CRM_MON = Option("pacemaker.crm-mon-path", "crm_mon", "crm_mon to run.")

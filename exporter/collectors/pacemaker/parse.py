@@ -111,8 +111,7 @@ class ClusterStatus:
 class Primitive:
     id: str
     agent: str
-    parameters: dict[str, str]
-    meta: dict[str, str]
+    parameters: dict[str, str]  # instance attributes: VirtualDomain's config, IPaddr2's ip
 
 
 @dataclass
@@ -287,8 +286,7 @@ def parse_cib_configuration(text: str) -> ClusterConfig:
         agent = ":".join(p for p in (primitive.get("class"), primitive.get("provider"),
                                      primitive.get("type")) if p)
         config.primitives.append(Primitive(primitive.get("id", ""), agent,
-                                           _nvpairs(primitive, "instance_attributes"),
-                                           _nvpairs(primitive, "meta_attributes")))
+                                           _nvpairs(primitive, "instance_attributes")))
     for location in configuration.iterfind("constraints/rsc_location"):
         node = location.get("node", "")
         score = location.get("score")
