@@ -9,7 +9,8 @@ runtime_packages=(python3 python3-venv python3-dev gcc pkg-config libvirt-dev sm
 test_packages=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils
                qemu-block-extra dnsmasq-base iptables iproute2 prometheus
                prometheus-node-exporter prometheus-alertmanager openvswitch-switch util-linux tgt
-               ansible victoria-metrics corosync pacemaker pacemaker-cli-utils resource-agents)
+               ansible victoria-metrics corosync pacemaker pacemaker-cli-utils resource-agents
+               postgresql zabbix-server-pgsql zabbix-frontend-php php-fpm php-pgsql nginx-light)
 
 packages=("${runtime_packages[@]}")
 extras=""
