@@ -72,6 +72,7 @@ def auth_app(users: dict[str, bytes], headers: dict[str, str] | None = None) -> 
 
 # --- 1. basic auth -------------------------------------------------------------------------
 
+@pytest.mark.slow  # bcrypt checks of many wrong passwords
 async def test_wrong_passwords_do_not_stall_authenticated_scrapes(aiohttp_client: Any) -> None:
     client = await aiohttp_client(auth_app({"prometheus": bcrypt.hashpw(b"right", bcrypt.gensalt(10))}))
     good = basic("prometheus", "right")

@@ -137,6 +137,7 @@ def test_zfs_degraded_pool_from_real_json_with_kstats(tmp_path: Path) -> None:
     assert "zpool status -j --json-int -p" in calls
 
 
+@pytest.mark.slow  # waits out a hanging zpool
 def test_zfs_text_fallback_scrub_in_progress_and_a_hanging_zpool(tmp_path: Path) -> None:
     data, flags = build_fake_storage(tmp_path)
     (data / "zpool" / "status.json").unlink()  # OpenZFS < 2.3: no -j
