@@ -160,12 +160,8 @@ class Builder:
             "priority": SEVERITY[alert.severity],
             "description": describe(alert, rule) + (f"\n\nIn Zabbix: {trigger.note}" if trigger.note else ""),
         }
-        if trigger.recovery:
-            rendered["recovery_mode"] = "RECOVERY_EXPRESSION"
-            rendered["recovery_expression"] = self.expression(trigger.recovery, alert, rule)
-        if trigger.depends_on_exporter:
-            down = self.down_trigger()
-            rendered["dependencies"] = [{"name": down["name"], "expression": down["expression"]}]
+        down = self.down_trigger()
+        rendered["dependencies"] = [{"name": down["name"], "expression": down["expression"]}]
         rendered["tags"] = [{"tag": "alertname", "value": alert.name}, {"tag": "fault", "value": alert.fault},
                             {"tag": "layer", "value": alert.layer}]
         return rendered

@@ -39,8 +39,6 @@ class Trigger:
 
     alert: str
     expression: str
-    recovery: str | None = None
-    depends_on_exporter: bool = True
     note: str = ""  # where the trigger's form differs from the rule's
 
 

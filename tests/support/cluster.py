@@ -9,10 +9,8 @@ a CIB exists there, and remove every file they created in them afterwards.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +20,7 @@ import psutil
 
 from support.guests import HALT, boot_image, domain_xml
 from support.netns import run
+from support.processes import stop_all
 from support.waiting import until
 
 NODE = "kvmxt-node1"
@@ -116,21 +115,7 @@ class Cluster:
         run("corosync-cfgtool", "-R")
 
     def stop(self) -> None:
-        children = []
-        for process in self.processes:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                children += psutil.Process(process.pid).children(recursive=True)
-        for process in reversed(self.processes):  # pacemakerd first: it stops the resources
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(60)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(10)
-        for child in children:  # pacemaker-* daemons that did not follow
-            with contextlib.suppress(psutil.NoSuchProcess):
-                child.kill()
+        stop_all(self.processes, 60)  # pacemakerd first: it stops the resources
         self.remove_state()
 
     def remove_state(self) -> None:

@@ -16,7 +16,6 @@ import json
 import os
 import random
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -26,6 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from support.processes import stop_all
 from support.scrape import free_port
 from support.waiting import until
 
@@ -222,14 +222,7 @@ $IMAGE_FORMAT_DEFAULT = IMAGE_FORMAT_PNG;
             return False
 
     def stop(self) -> None:
-        for process in reversed(self.processes):
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(30)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(10)
+        stop_all(self.processes, 30)
         if self.pg_started:
             as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(self.dir / "pg"), "-w", "-m", "immediate", "stop")
         if self.frontend_conf_before is None:
