@@ -15,7 +15,7 @@ import pytest
 from support.domstats_fixtures import FIXTURES
 from support.scrape import exporter, get, only, series
 
-from exporter.collectors.qemu.logs import classify_line
+from exporter.collectors.qemu.logs import SWEEP_SECONDS, LogTailer, classify_line
 from exporter.procfs import (
     PidStat,
     count_open_fds,
@@ -168,6 +168,37 @@ def test_errors_in_a_real_domain_log_count_once_across_rotations(domains) -> Non
     finally:
         for leftover in (rotated, LOG_DIR / f"{name}.log.copy"):
             leftover.unlink(missing_ok=True)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_logs_of_domains_not_running_are_read_once_a_minute(tmp_path: Path) -> None:
+    """The logs of running domains are followed at every poll, a stopped domain's for a
+    minute more (libvirt's last lines), a new log at once, every other log at the sweep."""
+    for name in ("web", "gone", "stopping"):
+        (tmp_path / f"{name}.log").write_text("old line\n")
+    clock = Clock()
+    tailer = LogTailer(tmp_path, clock=clock)
+    assert tailer.poll({"web": 1, "stopping": 2}) == {}  # the first poll: existing lines are old news
+
+    for name in ("web", "gone", "stopping"):
+        append(tmp_path / f"{name}.log", f"{name} wrote")
+    (tmp_path / "new.log").write_text("new wrote\n")
+    clock.now += 1
+    assert tailer.poll({"web": 1}) == {"web": ["web wrote"], "stopping": ["stopping wrote"],
+                                        "new": ["new wrote"]}
+    clock.now += SWEEP_SECONDS / 2
+    append(tmp_path / "stopping.log", "shutting down, reason=crashed")
+    assert tailer.poll({"web": 1}) == {"stopping": ["shutting down, reason=crashed"]}
+    clock.now += SWEEP_SECONDS / 2
+    assert tailer.poll({"web": 1}) == {"gone": ["gone wrote"]}  # the sweep
+    assert tailer.poll() == {}  # every log, nothing new
 
 
 def test_unreadable_log_dir_is_reported(tmp_path: Path) -> None:

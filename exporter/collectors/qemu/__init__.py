@@ -85,15 +85,15 @@ class QemuCollector(ThreadedCollector[QemuSnapshot]):
 
     def _read(self) -> QemuSnapshot:
         running = self._running()
-        readable = self._read_logs()
+        readable = self._read_logs(running)
         for domain in running:
             for kind in KINDS:
                 self._log_errors.setdefault((domain, kind), 0)
         return QemuSnapshot(self._processes.read(running), dict(self._log_errors), readable)
 
-    def _read_logs(self) -> bool:
+    def _read_logs(self, running: dict[str, int]) -> bool:
         try:
-            new_lines = self._tailer.poll()
+            new_lines = self._tailer.poll(running)
         except OSError as exc:
             if not self._log_error_reported:
                 log.error("cannot read the QEMU log directory",

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import os
 import re
+import time
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISREG
 
 KINDS = ("device_error", "io_error", "migration_failure", "terminated_by_signal")
 
@@ -55,28 +58,72 @@ def _read_lines(path: Path, offset: int) -> tuple[list[str], int]:
     return data[:end].decode("utf-8", "replace").splitlines(), offset + end
 
 
+SWEEP_SECONDS = 60.0  # every log is looked at this often; a running domain's at every poll
+
+
 class LogTailer:
-    def __init__(self, directory: Path, suffix: str = ".log") -> None:
+    """Follows every `<domain>.log` of a directory. Given the running domains, a poll looks at
+    their logs, those of domains seen running within the last minute (the lines libvirt writes
+    as a QEMU dies) and new files only, and at every log once a minute: the directory keeps
+    the logs of every domain the host ever ran (thousands here; a stat each is ~4 us), and a
+    log whose QEMU is gone does not grow."""
+
+    def __init__(self, directory: Path, suffix: str = ".log",
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.directory = directory
         self._suffix = suffix
+        self._clock = clock
         self._positions: dict[str, _Position] = {}
         self._started = False
+        self._names: list[str] = []
+        self._listed_at: int | None = None  # the directory's mtime (ns) when it was listed
+        self._hot: dict[str, float] = {}  # log name -> when its domain was last seen running
+        self._swept = -SWEEP_SECONDS
 
-    def poll(self) -> dict[str, list[str]]:
-        """New complete lines per domain since the last poll."""
-        found: dict[str, os.stat_result] = {}
-        for entry in os.scandir(self.directory):
-            if entry.name.endswith(self._suffix) and entry.is_file():
-                found[entry.name] = entry.stat()
+    def poll(self, running: Collection[str] | None = None) -> dict[str, list[str]]:
+        """New complete lines per domain since the last poll (of every log when `running`,
+        the domains whose QEMU runs, is not given)."""
+        now = self._clock()
+        sweep = running is None or now - self._swept >= SWEEP_SECONDS
+        names = self._list(force=sweep)
+        if sweep:
+            self._swept = now
+            wanted = list(names)
+        else:
+            wanted = [name for name in names if name in self._hot or name not in self._positions]
+        if running is not None:
+            for domain in running:
+                self._hot[domain + self._suffix] = now
+            self._hot = {name: seen for name, seen in self._hot.items() if now - seen < SWEEP_SECONDS}
+            wanted += [name for name in self._hot if name not in self._positions and name not in wanted]
         lines: dict[str, list[str]] = {}
-        for name, stat in found.items():
+        present = set(names)
+        base = str(self.directory)
+        for name in wanted:
+            try:
+                stat = os.stat(f"{base}/{name}")
+            except FileNotFoundError:
+                continue
+            if not S_ISREG(stat.st_mode):
+                continue
+            present.add(name)
             new = self._poll_file(name, stat)
             if new:
                 lines[name.removesuffix(self._suffix)] = new
-        for gone in self._positions.keys() - found.keys():
+        for gone in self._positions.keys() - present:
             del self._positions[gone]
         self._started = True
         return lines
+
+    def _list(self, *, force: bool) -> list[str]:
+        """The logs of the directory, listed again only when it changed (and on a sweep: its
+        mtime may not move for a file created within the same clock tick as the listing)."""
+        changed = os.stat(self.directory).st_mtime_ns
+        if force or changed != self._listed_at:
+            self._names = [entry.name for entry in os.scandir(self.directory)
+                           if entry.name.endswith(self._suffix) and entry.is_file()]
+            self._listed_at = changed
+        return self._names
 
     def _poll_file(self, name: str, stat: os.stat_result) -> list[str]:
         position = self._positions.get(name)
