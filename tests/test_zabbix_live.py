@@ -81,6 +81,11 @@ def matching(found: Problems, alertname: str, entity: str) -> dict[str, Any] | N
     return next((t for (name, text), t in found.items() if name == alertname and f" {entity})" in text), None)
 
 
+def last_value(api: Api, host: str, key: str) -> str | None:
+    found = api.call("item.get", {"hostids": [host], "filter": {"key_": key}, "output": ["lastvalue"]})
+    return str(found[0]["lastvalue"]) if found else None
+
+
 def item_keys(api: Api, host: str) -> dict[str, str]:
     items = api.call("item.get", {"hostids": [host], "output": ["key_", "lastclock"]})
     return {item["key_"]: item["lastclock"] for item in items}
@@ -195,6 +200,11 @@ def test_faults_reach_zabbix_and_resolve(zabbix: Zabbix, domains, tmp_path: Path
             tags = {tag["tag"]: tag["value"] for tag in problem["tags"]}
             assert tags == {"alertname": name, "fault": alert.fault, "layer": alert.layer}
             assert problem["priority"] == SEVERITY[alert.severity]
+
+        # the state and reason as one code, which the value map names ("shutoff: crashed")
+        key = f'kvm.domain.state_reason["{crash.name()}"]'
+        until("the crashed domain's state-and-reason code", lambda: last_value(api, hv_host, key) == "503",
+              60)
 
         # the network host's exporter goes away while its fault lasts; the other faults are removed
         net.stop()

@@ -140,3 +140,14 @@ def test_a_trigger_naming_an_unknown_item_or_threshold_is_refused() -> None:
                                   triggers=(model.Trigger(alert="LibvirtDown", expression=expression),))
         with pytest.raises(SystemExit, match=message):
             GENERATOR.Builder(template, config, 1).build()
+
+
+def test_state_and_reason_codes_follow_libvirts(export: dict[str, Any]) -> None:
+    """libvirt's reason codes are per state: the value map names state x 100 + reason."""
+    maps = {m["name"]: {int(v["value"]): v["newvalue"] for v in m["mappings"]}
+            for template in export["templates"] for m in template["valuemaps"]}
+    reasons = maps["libvirt domain state and reason"]
+    assert reasons[305] == "paused: ioerror"
+    assert reasons[503] == "shutoff: crashed"
+    assert reasons[601] == "crashed: panicked"
+    assert maps["libvirt domain state"][5] == "shut off"

@@ -28,7 +28,7 @@ import yaml
 HERE = Path(__file__).resolve().parent
 ALERTS_DIR = HERE.parents[1] / "alerts"
 OUTPUT = HERE / "kvm-exporter.zabbix.yaml"
-sys.path[:0] = [str(HERE), str(ALERTS_DIR)]
+sys.path[:0] = [str(HERE), str(ALERTS_DIR), str(HERE.parents[1])]  # the last for exporter.libvirt
 
 from bundle import ALERTS, Alert  # noqa: E402
 from template_content import PROMETHEUS_ONLY, TEMPLATES, VALUE_MAPS  # noqa: E402
@@ -318,6 +318,8 @@ def preprocessing(item: Item, rule: Discovery | None) -> list[dict[str, Any]]:
         output = ["label", item.output.removeprefix("label:")]
     else:
         output = ["function", item.output]
+    if item.output.startswith("labels:"):
+        return labels_code(item, rule)
     step: dict[str, Any] = {"type": "PROMETHEUS_PATTERN", "parameters": [pattern(item, rule), *output]}
     if item.missing is not None:
         step |= {"error_handler": "CUSTOM_VALUE", "error_handler_params": item.missing}
@@ -332,6 +334,22 @@ def preprocessing(item: Item, rule: Discovery | None) -> list[dict[str, Any]]:
     if item.per_second:
         steps.append({"type": "CHANGE_PER_SECOND", "parameters": [""]})
     return steps
+
+
+def labels_code(item: Item, rule: Discovery | None) -> list[dict[str, Any]]:
+    """The code of a combination of labels of the one matching series (`state/reason`), for a
+    value map: Prometheus to JSON, then a script (Zabbix takes no error handler on a script:
+    an unknown combination makes the item unsupported, with the script's message)."""
+    assert item.codes is not None, item.name
+    labels = ", ".join(f'"{label}"' for label in item.output.removeprefix("labels:").split(","))
+    table = ", ".join(f'"{name}": {code}' for name, code in item.codes.items())
+    script = (f"var codes = {{{table}}}, labels = [{labels}], rows = JSON.parse(value);\n"
+              "if (rows.length !== 1) {\n    throw 'expected one series, not ' + rows.length;\n}\n"
+              "var key = labels.map(function (label) { return rows[0].labels[label]; }).join('/');\n"
+              "if (!(key in codes)) {\n    throw 'unknown ' + key;\n}\nreturn codes[key];")
+    return [{"type": "PROMETHEUS_TO_JSON", "parameters": [pattern(item, rule)],
+             "error_handler": "DISCARD_VALUE"},
+            {"type": "JAVASCRIPT", "parameters": [script]}]
 
 
 def discovery_preprocessing(rule: Discovery) -> list[dict[str, Any]]:

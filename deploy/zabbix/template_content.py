@@ -8,13 +8,19 @@ from typing import Any
 
 from template_model import Discovery, Graph, Item, Template, Trigger
 
+from exporter.libvirt.states import REASONS, STATES
+
 DOMAIN_STATES = {"no state": 0, "running": 1, "blocked": 2, "paused": 3, "shutting down": 4,
                  "shut off": 5, "crashed": 6, "pmsuspended": 7}
 ZFS_STATES = {"ONLINE": 0, "DEGRADED": 1, "FAULTED": 2, "OFFLINE": 3, "UNAVAIL": 4, "REMOVED": 5,
               "SUSPENDED": 6}
 POOL_STATES = {"inactive": 0, "building": 1, "running": 2, "degraded": 3, "inaccessible": 4}
+# libvirt's reason codes are per state: state * 100 + reason, from the exporter's own tables
+STATE_REASONS = {f"{state}/{reason}": number * 100 + code for number, state in enumerate(STATES)
+                 for code, reason in enumerate(REASONS.get(number, ("unknown",)))}
 VALUE_MAPS: dict[str, dict[int, str]] = {
     "libvirt domain state": {code: name for name, code in DOMAIN_STATES.items()},
+    "libvirt domain state and reason": {code: key.replace("/", ": ") for key, code in STATE_REASONS.items()},
     "ZFS pool state": {code: name for name, code in ZFS_STATES.items()},
     "libvirt storage pool state": {code: name for name, code in POOL_STATES.items()},
     "Link state": {0: "down", 1: "up"},
@@ -35,6 +41,10 @@ DOMAINS = Discovery(
              valuemap="libvirt domain state"),
         Item(name="reason", title="state reason", family="kvm_domain_state_info", value_filter="==1",
              output="label:reason", value_type="CHAR"),
+        Item(name="state_reason", title="state and reason", family="kvm_domain_state_info", value_filter="==1",
+             output="labels:state,reason", value_type="UNSIGNED", codes=STATE_REASONS,
+             valuemap="libvirt domain state and reason",
+             description="libvirt's state code x 100 + its reason code for that state (305: paused on an I/O error)."),
         flag("autostart_not_running", "autostart but not running", "kvm_domain_autostart_not_running",
              valuemap="Yes/No"),
         flag("config_drift", "definition on disk differs", "kvm_domain_config_drift", valuemap="Yes/No"),

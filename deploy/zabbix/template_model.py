@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 @dataclass(frozen=True, kw_only=True)
 class Item:
     """A dependent item: `family{<the rule's labels>,<matchers>}<value_filter>`, its value, one
-    label (`output="label:<name>"`) or an aggregate (`output="sum"`, `count`, `min`, `max`)."""
+    label (`output="label:<name>"`), the code of a combination of labels (`output=
+    "labels:state,reason"`, through `codes`) or an aggregate (`output="sum"`, `count`, ...)."""
 
     name: str  # short name: the key is kvm.<rule or host>.<name>
     title: str
@@ -26,7 +27,7 @@ class Item:
     value_type: str = "FLOAT"
     units: str = ""
     per_second: bool = False
-    codes: dict[str, int] | None = None  # a label's values -> the numbers of a value map
+    codes: dict[str, int] | None = None  # label values (joined by "/") -> the numbers of a value map
     valuemap: str | None = None
     missing: str | None = None  # the value when no series matches; None: no value then
     description: str = ""
