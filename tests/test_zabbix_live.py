@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from support.bundle import ALERTS
 from support.domstats_fixtures import FIXTURES
 from support.netns import Netns
@@ -144,6 +145,16 @@ def zabbix() -> Iterator[Zabbix]:
 
 def test_faults_reach_zabbix_and_resolve(zabbix: Zabbix, domains, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     api = zabbix.api
+    # the shipped file as it is: the server takes every item, rule, trigger and value map
+    shipped = (REPO / "deploy" / "zabbix" / "kvm-exporter.zabbix.yaml").read_text()
+    zabbix.import_template(shipped)
+    export = yaml.safe_load(shipped)["zabbix_export"]
+    rules = next(t for t in export["templates"] if t["template"] == TEMPLATE)["discovery_rules"]
+    triggers = [t for t in export["triggers"] if f"/{TEMPLATE}/" in t["expression"]]
+    imported = api.call("template.get", {"output": ["host"], "selectTriggers": "count",
+                                         "selectDiscoveries": "count", "filter": {"host": [TEMPLATE]}})[0]
+    assert (int(imported["triggers"]), int(imported["discoveries"])) == (len(triggers), len(rules))
+    # then the same generated with its windows compressed 60x, updating it in place
     generator = REPO / "deploy" / "zabbix" / "generate.py"
     source = subprocess.run([sys.executable, str(generator), "--compress-time", "60", "--out", "/dev/stdout"],
                             check=True, capture_output=True, text=True).stdout

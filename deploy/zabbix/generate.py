@@ -74,6 +74,7 @@ class Builder:
         self.valuemaps: set[str] = set()
         self.host_keys = {item.name: self.key(item) for item in template.items}
         self.master = f"{template.keys}.get"
+        self.down = self.down_trigger()  # every other trigger depends on it
 
     # items
 
@@ -160,8 +161,7 @@ class Builder:
             "priority": SEVERITY[alert.severity],
             "description": describe(alert, rule) + (f"\n\nIn Zabbix: {trigger.note}" if trigger.note else ""),
         }
-        down = self.down_trigger()
-        rendered["dependencies"] = [{"name": down["name"], "expression": down["expression"]}]
+        rendered["dependencies"] = [{"name": self.down["name"], "expression": self.down["expression"]}]
         rendered["tags"] = [{"tag": "alertname", "value": alert.name}, {"tag": "fault", "value": alert.fault},
                             {"tag": "layer", "value": alert.layer}]
         return rendered
@@ -276,7 +276,7 @@ class Builder:
         """The template, and its triggers and graphs (which the export lists apart)."""
         items = [self.master_item(), *(self.item(item) for item in self.t.items)]
         rules = [self.discovery(rule) for rule in self.t.discoveries]
-        triggers = [self.down_trigger(), *(self.trigger(trigger) for trigger in self.t.triggers)]
+        triggers = [self.down, *(self.trigger(trigger) for trigger in self.t.triggers)]
         graphs = [self.graph(graph) for graph in self.t.graphs]
         thresholds = [{"macro": macro_name(name), "value": str(self.config["thresholds"][name]),
                        "description": f"alerts/config.yml: {name}"} for name in sorted(self.thresholds)]
